@@ -1,0 +1,47 @@
+# fstore_spark — `make help` lists the targets.
+# A fresh machine needs only Python 3.11, Java 17, Maven and redis-server (.ci/run installs the
+# last two); every target below sets up what it needs first.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+JARS   := .cache/jars/MANIFEST
+
+.DEFAULT_GOAL := help
+.PHONY: help setup jars lint test test-fast demo bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+$(JARS): jars/pom.xml scripts/fetch_jars.sh | $(STAMP)
+	scripts/fetch_jars.sh $(PY)
+
+setup: $(STAMP) $(JARS)  ## create .venv, install the package with dev extras, fetch the Delta JARs
+
+jars: $(JARS)  ## fetch the Delta JARs from Maven Central into .cache/jars (once)
+
+lint: setup  ## ruff + mypy on the package
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: setup lint  ## set up, lint, type-check, run the whole test suite
+	$(BIN)/pytest
+
+test-fast: setup  ## unit tests only (no Spark)
+	$(BIN)/pytest tests/unit
+
+demo: setup  ## end-to-end quickstart (starts a throwaway redis-server if none answers)
+	scripts/demo.sh $(PY)
+
+bench: setup  ## benchmarks at scale S (see docs/benchmarks.md)
+	$(PY) bench/run_all.py --scale S
+
+clean:  ## remove generated data (keeps .venv and the JAR cache)
+	rm -rf data spark-warehouse metastore_db .pytest_cache .mypy_cache .ruff_cache

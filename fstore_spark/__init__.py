@@ -1,0 +1,32 @@
+"""fstore_spark: a Spark + Delta Lake feature store with MLflow lineage and Redis serving.
+
+Definitions (entities, sources, feature views, feature sets) are data kept in a Delta registry
+with history; Spark jobs compute windowed aggregates into Delta feature tables whose versions
+are the feature versions; point-in-time joins build training sets; MLflow records lineage; a
+Redis sync serves the latest values online.
+"""
+
+from fstore_spark._version import __version__
+from fstore_spark.config import FeatureStoreConfig, load_config
+from fstore_spark.errors import (
+    ConfigError,
+    DefinitionError,
+    FstoreError,
+    NotFoundError,
+    OnlineStoreError,
+    SessionError,
+)
+from fstore_spark.session import get_spark
+
+__all__ = [
+    "__version__",
+    "ConfigError",
+    "DefinitionError",
+    "FeatureStoreConfig",
+    "FstoreError",
+    "NotFoundError",
+    "OnlineStoreError",
+    "SessionError",
+    "get_spark",
+    "load_config",
+]

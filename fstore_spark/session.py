@@ -1,0 +1,170 @@
+"""The one place that builds the SparkSession.
+
+:func:`get_spark` returns a SparkSession with Delta Lake enabled:
+
+* If a session is already active (Databricks, a notebook, ``spark-submit`` that created it, a
+  test fixture) it is returned as it is: fstore_spark never mutates a session it did not build.
+* If ``SPARK_REMOTE`` is set, a Spark Connect session is created against it.
+* Otherwise a session is built from :class:`~fstore_spark.config.SparkConfig`. Settings that
+  the launcher already put in the JVM (``spark-submit --conf``/``--packages``) win over ours.
+  The Delta JARs come from the local cache filled once by ``scripts/fetch_jars.sh`` (``make
+  jars``) and are added with ``spark.jars``, so the session starts with **no network**; when
+  the cache is missing the error says exactly how to fill it.
+
+Local defaults: UTC session time zone (every timestamp is an instant), shuffle partitions
+scaled to the cores, UI off, driver bound to 127.0.0.1.
+
+Example::
+
+    from fstore_spark.session import get_spark
+    spark = get_spark()                       # local[*], Delta on
+    spark.range(3).write.format("delta").save("/tmp/t")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fstore_spark.errors import SessionError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from fstore_spark.config import SparkConfig
+
+__all__ = ["get_spark", "delta_jars", "default_jars_dir", "DELTA_EXTENSION", "DELTA_CATALOG"]
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+_MANIFEST = "MANIFEST"
+
+
+def default_jars_dir() -> Path:
+    """Folder of the Delta JAR cache: ``$FSTORE_JARS_DIR`` or ``<checkout>/.cache/jars``."""
+    env = os.environ.get("FSTORE_JARS_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / ".cache" / "jars"
+
+
+def delta_jars(jars_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """Return the absolute paths of the cached Delta JARs, in manifest order.
+
+    Raises:
+        SessionError: the cache is missing or incomplete, with the command that fills it.
+    """
+    folder = Path(jars_dir) if jars_dir else default_jars_dir()
+    manifest = folder / _MANIFEST
+    fix = (
+        f"Fix: run `make jars` (or `scripts/fetch_jars.sh`) once with network access; it "
+        f"fetches the Delta artifacts from Maven Central into {folder}. "
+        "Or set FSTORE_JARS_DIR to a folder that holds them."
+    )
+    if not manifest.is_file():
+        raise SessionError(f"Delta JARs not found: {manifest} does not exist. {fix}")
+    names = [ln.strip() for ln in manifest.read_text().splitlines()[1:] if ln.strip()]
+    missing = [n for n in names if not (folder / n).is_file()]
+    if not names or missing:
+        raise SessionError(f"Delta JAR cache {folder} is incomplete (missing {missing}). {fix}")
+    return [str((folder / n).resolve()) for n in names]
+
+
+def _launcher_conf() -> dict[str, str]:
+    """Settings already given to the JVM by a launcher (spark-submit sets system properties)."""
+    from pyspark import SparkConf
+
+    try:
+        return dict(SparkConf().getAll())
+    except Exception:  # no JVM yet, nothing was set by a launcher
+        return {}
+
+
+def _delta_provided(conf: dict[str, str]) -> bool:
+    packages = conf.get("spark.jars.packages", "") + "," + conf.get("spark.jars", "")
+    return "delta-spark" in packages or "delta-core" in packages
+
+
+def get_spark(
+    config: SparkConfig | None = None,
+    *,
+    extra_conf: dict[str, str] | None = None,
+) -> SparkSession:
+    """Return the active SparkSession, or build one with Delta Lake enabled.
+
+    Args:
+        config: Spark settings; default :class:`SparkConfig` defaults (``local[*]``).
+        extra_conf: Further ``spark.*`` settings for a session built here (ignored when a
+            session is already active).
+
+    Returns:
+        A SparkSession whose ``spark_catalog`` is Delta's and whose time zone is UTC (for a
+        session built here; an active session is returned unchanged).
+
+    Raises:
+        SessionError: the Delta JARs are not cached and no launcher provided them.
+    """
+    from pyspark.sql import SparkSession
+
+    from fstore_spark.config import SparkConfig
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    cfg = config or SparkConfig()
+    remote = os.environ.get("SPARK_REMOTE")
+    if remote:
+        return SparkSession.builder.remote(remote).getOrCreate()
+
+    launcher = _launcher_conf()
+    wanted: dict[str, str] = {
+        "spark.app.name": cfg.app_name,
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": str(cfg.ui_enabled).lower(),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    }
+    master = launcher.get("spark.master") or cfg.master
+    if master.startswith("local"):
+        cores = os.cpu_count() or 2
+        wanted.update(
+            {
+                "spark.master": master,
+                "spark.driver.bindAddress": "127.0.0.1",
+                "spark.driver.host": "127.0.0.1",
+                "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions or 2 * cores),
+                "spark.default.parallelism": str(2 * cores),
+                # Delta's log replay defaults to 50 partitions: far too many on a laptop.
+                "spark.databricks.delta.snapshotPartitions": "2",
+            }
+        )
+    elif cfg.shuffle_partitions:
+        wanted["spark.sql.shuffle.partitions"] = str(cfg.shuffle_partitions)
+    if cfg.driver_memory:
+        wanted["spark.driver.memory"] = cfg.driver_memory
+    if not _delta_provided(launcher):
+        jars = delta_jars(cfg.jars_dir)
+        existing = launcher.get("spark.jars")
+        wanted["spark.jars"] = ",".join([existing, *jars] if existing else jars)
+    wanted.update(cfg.options)
+    wanted.update(extra_conf or {})
+
+    builder = SparkSession.builder
+    for key, value in wanted.items():
+        # what the launcher set wins, except spark.jars which we extended above
+        if key in launcher and key != "spark.jars":
+            continue
+        builder = builder.config(key, value)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # JVM failed to start: surface it as a typed, actionable error
+        raise SessionError(
+            f"could not start Spark (master={master!r}): {exc}. Fix: check that Java 17 is on "
+            "PATH (java -version) and that spark.* options in the config are valid."
+        ) from exc
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

@@ -1,0 +1,131 @@
+"""Shared test infrastructure.
+
+* ``spark``: one session-scoped SparkSession (local[2], 2 shuffle partitions, UI off, UTC,
+  Delta on, driver bound to 127.0.0.1), built through :func:`fstore_spark.get_spark` so the
+  offline JAR cache is exercised by every run.
+* ``redis_server``: a real ``redis-server`` started on a free loopback port for the test session
+  and stopped after it; ``redis_url`` flushes it for each test.
+* ``mlflow_uri``: a temporary SQLite tracking store per test.
+* ``lakehouse``: a temporary lakehouse folder per test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)  # type: ignore[attr-defined]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def spark():  # type: ignore[no-untyped-def]
+    from fstore_spark.config import SparkConfig
+    from fstore_spark.session import get_spark
+
+    cfg = SparkConfig(
+        master="local[2]",
+        app_name="fstore_tests",
+        shuffle_partitions=2,
+        ui_enabled=False,
+        driver_memory="2g",
+        options={
+            "spark.ui.showConsoleProgress": "false",
+            "spark.sql.adaptive.coalescePartitions.enabled": "true",
+            "spark.databricks.delta.snapshotPartitions": "1",
+        },
+    )
+    session = get_spark(cfg)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start a throwaway redis-server on a free loopback port; yield its URL."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.fail(
+            "redis-server is not installed: run `apt-get install redis-server` (.ci/run does)"
+        )
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--protected-mode",
+            "yes",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    client.close()
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture()
+def redis_url(redis_server: str) -> str:
+    import redis
+
+    redis.Redis.from_url(redis_server).flushall()
+    return redis_server
+
+
+@pytest.fixture()
+def mlflow_uri(tmp_path: Path) -> Iterator[str]:
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(previous)
+
+
+@pytest.fixture()
+def lakehouse(tmp_path: Path) -> Path:
+    root = tmp_path / "lakehouse"
+    root.mkdir()
+    return root
