@@ -8,6 +8,16 @@ Redis sync serves the latest values online.
 
 from fstore_spark._version import __version__
 from fstore_spark.config import FeatureStoreConfig, load_config
+from fstore_spark.definitions import (
+    Aggregation,
+    DeltaSource,
+    Entity,
+    FeatureRef,
+    FeatureSet,
+    FeatureView,
+    Field,
+    ParquetSource,
+)
 from fstore_spark.errors import (
     ConfigError,
     DefinitionError,
@@ -17,12 +27,22 @@ from fstore_spark.errors import (
     SessionError,
 )
 from fstore_spark.session import get_spark
+from fstore_spark.store import FeatureStore
 
 __all__ = [
     "__version__",
+    "Aggregation",
     "ConfigError",
     "DefinitionError",
+    "DeltaSource",
+    "Entity",
+    "FeatureRef",
+    "FeatureSet",
+    "FeatureStore",
     "FeatureStoreConfig",
+    "FeatureView",
+    "Field",
+    "ParquetSource",
     "FstoreError",
     "NotFoundError",
     "OnlineStoreError",

@@ -1,0 +1,79 @@
+"""The ``fstore`` command line.
+
+Commands::
+
+    fstore [--config conf/feature_store.yaml] [--repo feature_repo] plan
+    fstore apply [--no-prune]
+    fstore list [--category feature_view]
+    fstore describe NAME
+
+Every command exits 0 on success, 1 on a feature store error (printed as one line per problem on
+stderr, no traceback) and 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from fstore_spark.errors import FstoreError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fstore", description="fstore_spark feature store CLI")
+    p.add_argument(
+        "--config", help="config file (default $FSTORE_CONFIG or conf/feature_store.yaml)"
+    )
+    p.add_argument("--repo", help="feature repo folder (overrides repo_path of the config)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("plan", help="show what apply would change")
+    ap = sub.add_parser("apply", help="validate and register the repo's definitions")
+    ap.add_argument(
+        "--no-prune",
+        action="store_true",
+        help="keep registered objects that are no longer in the repo",
+    )
+    ls = sub.add_parser("list", help="list registered objects")
+    ls.add_argument("--category", choices=["entity", "data_source", "feature_view", "feature_set"])
+    ls.add_argument("--as-of-version", type=int, help="registry version to read")
+    de = sub.add_parser("describe", help="show one object with its history")
+    de.add_argument("name")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    from fstore_spark.store import FeatureStore
+
+    try:
+        store = FeatureStore(repo_path=args.repo, config=args.config)
+        if args.command == "plan":
+            print(store.plan())
+        elif args.command == "apply":
+            plan = store.apply(prune=not args.no_prune)
+            print(plan)
+            version = store.registry.version()
+            print(f"Applied. Registry {store.config.registry_path} is at version {version}.")
+        elif args.command == "list":
+            entries = store.registry.list(args.category, as_of_version=args.as_of_version)
+            print(f"{'CATEGORY':<14} {'NAME':<40} {'VERSION':>7}  UPDATED_AT  APPLIED_BY")
+            for e in entries:
+                print(
+                    f"{e.category:<14} {e.name:<40} {e.version:>7}  "
+                    f"{e.updated_at:%Y-%m-%dT%H:%M:%S}  {e.applied_by}"
+                )
+        elif args.command == "describe":
+            print(json.dumps(store.describe(args.name), indent=2, default=str))
+    except FstoreError as exc:
+        print(f"fstore: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

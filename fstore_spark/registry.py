@@ -1,0 +1,727 @@
+"""The registry: a versioned catalog of definitions, stored as a Delta table.
+
+One row per live object ``(category, name)`` holds its JSON definition, a per-object ``version``
+that increases by one each time the definition changes, the definition hash, when it was created
+and last updated, and who applied it. Because the table is a Delta table:
+
+* every ``apply`` is one Delta commit, so the registry has history and **time travel**:
+  :meth:`Registry.list` with ``as_of_version`` / ``as_of_timestamp`` returns the definitions
+  that were live then;
+* the change data feed is on, so :meth:`Registry.history` lists every version an object had;
+* concurrent ``apply`` calls are safe: the MERGE is guarded by the versions the plan was computed
+  from (optimistic concurrency). When another writer got there first, Delta raises a conflict or
+  the guarded MERGE touches fewer rows than planned; either way the apply re-reads the registry,
+  re-plans and retries (``registry.max_commit_retries``), and reports a
+  :class:`~fstore_spark.errors.RegistryError` if it still cannot commit. Nothing is silently lost.
+
+Categories: ``entity``, ``data_source`` (Delta and parquet sources share one name space),
+``feature_view``, ``feature_set``, ``online_serving`` (serving settings of a feature set).
+
+Validation runs on the whole resulting catalog *before* any write: an apply that would leave a
+view referring to an unknown entity, or a feature set to an unknown feature, writes nothing.
+
+Example::
+
+    reg = Registry(spark, "/lake/proj/_registry")
+    plan = reg.plan([customer, transactions, customer_features])
+    print(plan)               # + entity customer (v1) ...
+    reg.apply([customer, transactions, customer_features])
+    reg.get("feature_view", "customer_features").version       # 1
+    reg.list("feature_view", as_of_version=0)                   # as after the first apply
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from fstore_spark.definitions import (
+    DeltaSource,
+    Entity,
+    FeatureSet,
+    FeatureView,
+    ParquetSource,
+    definition_hash,
+    from_dict,
+    validate_objects,
+)
+from fstore_spark.errors import DefinitionError, NotFoundError, RegistryError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+_list = list  # the builtin, since Registry.list shadows the name inside the class
+
+__all__ = [
+    "CATEGORIES",
+    "Change",
+    "Plan",
+    "Registry",
+    "RegistryEntry",
+    "category_of",
+]
+
+Category = Literal["entity", "data_source", "feature_view", "feature_set", "online_serving"]
+CATEGORIES: tuple[Category, ...] = (
+    "entity",
+    "data_source",
+    "feature_view",
+    "feature_set",
+    "online_serving",
+)
+_DEFINITION_CATEGORIES = ("entity", "data_source", "feature_view", "feature_set")
+
+# Fields of a feature view whose change makes already materialized feature tables wrong.
+_MATERIALIZATION_KEYS = ("source", "entities", "aggregations", "cadence", "features")
+
+_SCHEMA = (
+    "category STRING NOT NULL, name STRING NOT NULL, version BIGINT NOT NULL, "
+    "definition STRING NOT NULL, definition_hash STRING NOT NULL, "
+    "created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, applied_by STRING NOT NULL"
+)
+
+
+def category_of(obj: Any) -> Category:
+    """Return the registry category of a definition object.
+
+    Raises:
+        DefinitionError: ``obj`` is not a definition.
+    """
+    if isinstance(obj, Entity):
+        return "entity"
+    if isinstance(obj, DeltaSource | ParquetSource):
+        return "data_source"
+    if isinstance(obj, FeatureView):
+        return "feature_view"
+    if isinstance(obj, FeatureSet):
+        return "feature_set"
+    raise DefinitionError(
+        f"cannot register {obj!r}: expected an Entity, DeltaSource, ParquetSource, FeatureView "
+        "or FeatureSet."
+    )
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One object as stored in the registry.
+
+    Attributes:
+        category: Registry category (``entity``, ``data_source``, ``feature_view``...).
+        name: Object name, unique within its category.
+        version: Per-object version, 1 for the first definition, +1 per change.
+        definition: The decoded JSON definition (``to_dict()`` form).
+        definition_hash: SHA-256 of the canonical definition.
+        created_at: When version 1 was applied (UTC).
+        updated_at: When this version was applied (UTC).
+        applied_by: Who applied this version.
+    """
+
+    category: str
+    name: str
+    version: int
+    definition: dict[str, Any]
+    definition_hash: str
+    created_at: datetime
+    updated_at: datetime
+    applied_by: str
+
+    @property
+    def obj(self) -> Any:
+        """The definition object (``Entity``, ``FeatureView``...) or, for settings, the dict."""
+        if self.category in _DEFINITION_CATEGORIES:
+            return from_dict(self.definition)
+        return self.definition
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of a :class:`Plan`.
+
+    Attributes:
+        action: ``add``, ``change``, ``remove`` or ``unchanged``.
+        category: Registry category.
+        name: Object name.
+        old_version: Current version (``None`` for an add).
+        new_version: Version after the apply (``None`` for a remove).
+        changed_fields: Top-level definition fields that differ.
+        invalidates: Whether already materialized feature data is no longer valid (a view's
+            source, entities, aggregations, cadence or features changed, or a source a view
+            reads changed), so the view must be backfilled again.
+        definition: The new definition (``None`` for a remove).
+    """
+
+    action: Literal["add", "change", "remove", "unchanged"]
+    category: str
+    name: str
+    old_version: int | None
+    new_version: int | None
+    changed_fields: tuple[str, ...] = ()
+    invalidates: tuple[str, ...] = ()
+    definition: dict[str, Any] | None = None
+
+    def __str__(self) -> str:
+        sign = {"add": "+", "change": "~", "remove": "-", "unchanged": " "}[self.action]
+        ver = {
+            "add": f"v{self.new_version}",
+            "change": f"v{self.old_version} -> v{self.new_version}",
+            "remove": f"v{self.old_version}",
+            "unchanged": f"v{self.old_version}",
+        }[self.action]
+        text = f"{sign} {self.category} {self.name} ({ver})"
+        if self.changed_fields:
+            text += f" changed: {', '.join(self.changed_fields)}"
+        if self.invalidates:
+            text += f"  [invalidates materialized data of: {', '.join(self.invalidates)}]"
+        return text
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The difference between the registry and a set of definitions.
+
+    Attributes:
+        changes: One :class:`Change` per object, in a stable order (category, name).
+        registry_version: The Delta version of the registry the plan was computed from
+            (``None`` when the registry does not exist yet).
+    """
+
+    changes: tuple[Change, ...]
+    registry_version: int | None
+    _expected: Mapping[tuple[str, str], int | None] = field(default_factory=dict, repr=False)
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether applying the plan would write anything."""
+        return any(c.action != "unchanged" for c in self.changes)
+
+    def of(self, action: str) -> list[Change]:
+        """Changes with the given action (``add``, ``change``, ``remove``, ``unchanged``)."""
+        return [c for c in self.changes if c.action == action]
+
+    @property
+    def invalidated_views(self) -> tuple[str, ...]:
+        """Feature views whose materialized data the plan invalidates."""
+        seen: dict[str, None] = {}
+        for c in self.changes:
+            for v in c.invalidates:
+                seen.setdefault(v, None)
+        return tuple(seen)
+
+    def __str__(self) -> str:
+        lines = [str(c) for c in self.changes if c.action != "unchanged"]
+        counts = {a: len(self.of(a)) for a in ("add", "change", "remove", "unchanged")}
+        summary = (
+            f"Plan: {counts['add']} to add, {counts['change']} to change, "
+            f"{counts['remove']} to remove, {counts['unchanged']} unchanged."
+        )
+        if not lines:
+            return "No changes. " + summary
+        if self.invalidated_views:
+            summary += (
+                " Materialized data invalidated for: " + ", ".join(self.invalidated_views) + "."
+            )
+        return "\n".join([*lines, summary])
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=(datetime.now(UTC).microsecond // 1000) * 1000)
+
+
+def _user() -> str:
+    try:
+        return os.environ.get("FSTORE_USER") or getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return "unknown"
+
+
+def _conflict_types() -> tuple[type[BaseException], ...]:
+    from delta.exceptions import (
+        ConcurrentAppendException,
+        ConcurrentDeleteDeleteException,
+        ConcurrentDeleteReadException,
+        ConcurrentTransactionException,
+        ConcurrentWriteException,
+        DeltaConcurrentModificationException,
+        MetadataChangedException,
+        ProtocolChangedException,
+    )
+
+    return (
+        ConcurrentAppendException,
+        ConcurrentDeleteDeleteException,
+        ConcurrentDeleteReadException,
+        ConcurrentTransactionException,
+        ConcurrentWriteException,
+        DeltaConcurrentModificationException,
+        MetadataChangedException,
+        ProtocolChangedException,
+    )
+
+
+class _Stale(Exception):
+    """The registry moved between plan and MERGE; re-plan."""
+
+
+class Registry:
+    """Versioned catalog of definitions in a Delta table at ``path``.
+
+    Rules:
+        * ``apply`` upserts the given objects; with ``prune=True`` it also removes every object
+          of the definition categories that is not given (a feature repo is the whole truth,
+          as ``feast apply``).
+        * An object's ``version`` increases only when its definition hash changes; applying
+          the same definitions again writes nothing (no empty commit).
+        * The resulting catalog is validated as a whole before anything is written.
+
+    Example::
+
+        reg = Registry(spark, "/tmp/lake/demo/_registry")
+        reg.apply([customer, source, view])
+        assert reg.get("feature_view", view.name).version == 1
+    """
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        path: str,
+        *,
+        max_retries: int = 10,
+        user: str | None = None,
+    ) -> None:
+        """Open (lazily create) the registry at ``path``."""
+        self._spark = spark
+        self.path = path
+        self._max_retries = max_retries
+        self._user = user
+
+    # ------------------------------------------------------------------ reading
+
+    def exists(self) -> bool:
+        """Whether the registry table has been created."""
+        from delta.tables import DeltaTable
+
+        return bool(DeltaTable.isDeltaTable(self._spark, self.path))
+
+    def version(self) -> int | None:
+        """Current Delta version of the registry table (``None`` before the first apply)."""
+        if not self.exists():
+            return None
+        from delta.tables import DeltaTable
+
+        row = DeltaTable.forPath(self._spark, self.path).history(1).select("version").first()
+        return None if row is None else int(row["version"])
+
+    def _read(
+        self, as_of_version: int | None = None, as_of_timestamp: datetime | str | None = None
+    ) -> DataFrame:
+        if as_of_version is not None and as_of_timestamp is not None:
+            raise RegistryError("give as_of_version or as_of_timestamp, not both.")
+        reader = self._spark.read.format("delta")
+        if as_of_version is not None:
+            reader = reader.option("versionAsOf", int(as_of_version))
+        elif as_of_timestamp is not None:
+            ts = as_of_timestamp
+            if isinstance(ts, datetime):
+                ts = ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            reader = reader.option("timestampAsOf", ts)
+        return reader.load(self.path)
+
+    def list(
+        self,
+        category: str | None = None,
+        *,
+        as_of_version: int | None = None,
+        as_of_timestamp: datetime | str | None = None,
+    ) -> _list[RegistryEntry]:
+        """List live objects, optionally of one category, now or as of a registry version.
+
+        Args:
+            category: One of :data:`CATEGORIES`, or ``None`` for all.
+            as_of_version: Delta version of the registry table to read (0 is the first apply).
+            as_of_timestamp: Read the registry as it was at this instant (UTC).
+
+        Returns:
+            Entries sorted by category then name (the registry is small: read on the driver).
+        """
+        if category is not None and category not in CATEGORIES:
+            raise RegistryError(
+                f"unknown registry category {category!r}; use one of {', '.join(CATEGORIES)}."
+            )
+        if not self.exists():
+            if as_of_version is not None or as_of_timestamp is not None:
+                raise NotFoundError(
+                    f"registry {self.path} has no versions yet. Fix: run `fstore apply` first."
+                )
+            return []
+        df = self._read(as_of_version, as_of_timestamp)
+        if category is not None:
+            df = df.where(df["category"] == category)
+        rows = df.collect()  # bounded: one row per definition
+        entries = [
+            RegistryEntry(
+                category=r["category"],
+                name=r["name"],
+                version=int(r["version"]),
+                definition=json.loads(r["definition"]),
+                definition_hash=r["definition_hash"],
+                created_at=r["created_at"],
+                updated_at=r["updated_at"],
+                applied_by=r["applied_by"],
+            )
+            for r in rows
+        ]
+        order: dict[str, int] = {c: i for i, c in enumerate(CATEGORIES)}
+        return sorted(entries, key=lambda e: (order.get(e.category, 99), e.name))
+
+    def get(
+        self,
+        category: str,
+        name: str,
+        *,
+        as_of_version: int | None = None,
+        as_of_timestamp: datetime | str | None = None,
+    ) -> RegistryEntry:
+        """Return one object's entry.
+
+        Raises:
+            NotFoundError: no such object (the message lists the names that exist).
+        """
+        entries = self.list(category, as_of_version=as_of_version, as_of_timestamp=as_of_timestamp)
+        for e in entries:
+            if e.name == name:
+                return e
+        known = ", ".join(e.name for e in entries) or "(none)"
+        when = "" if as_of_version is None else f" as of registry version {as_of_version}"
+        raise NotFoundError(
+            f"no {category} named {name!r} in the registry{when}. Known: {known}. "
+            "Fix: check the name or run `fstore apply`."
+        )
+
+    def history(
+        self, category: str | None = None, name: str | None = None
+    ) -> _list[dict[str, Any]]:
+        """Every version of every object (or one object), read from the change data feed.
+
+        Returns:
+            Dicts with ``category, name, version, definition_hash, updated_at, applied_by,
+            registry_version, change`` (``upsert`` or ``remove``), oldest first.
+        """
+        if not self.exists():
+            return []
+        from pyspark.sql import functions as F
+
+        df = (
+            self._spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", 0)
+            .load(self.path)
+            .where(F.col("_change_type").isin("insert", "update_postimage", "delete"))
+        )
+        if category is not None:
+            df = df.where(F.col("category") == category)
+        if name is not None:
+            df = df.where(F.col("name") == name)
+        rows = df.orderBy("_commit_version", "category", "name").collect()
+        return [
+            {
+                "category": r["category"],
+                "name": r["name"],
+                "version": int(r["version"]),
+                "definition_hash": r["definition_hash"],
+                "updated_at": r["updated_at"],
+                "applied_by": r["applied_by"],
+                "registry_version": int(r["_commit_version"]),
+                "change": "remove" if r["_change_type"] == "delete" else "upsert",
+            }
+            for r in rows
+        ]
+
+    def objects(self, *, as_of_version: int | None = None) -> _list[Any]:
+        """The live definition objects (entities, sources, views, feature sets)."""
+        return [
+            e.obj
+            for e in self.list(as_of_version=as_of_version)
+            if e.category in _DEFINITION_CATEGORIES
+        ]
+
+    # ------------------------------------------------------------------ planning
+
+    def plan(
+        self,
+        objects: Iterable[Any] = (),
+        *,
+        settings: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+        prune: bool = False,
+    ) -> Plan:
+        """Compare definitions with the registry without writing anything.
+
+        Args:
+            objects: Definitions to apply (sources embedded in views are registered too).
+            settings: Non-definition entries keyed by ``(category, name)``, e.g.
+                ``{("online_serving", "fraud_v1"): {...}}``.
+            prune: Treat ``objects`` as the complete set of definitions: objects of the
+                definition categories that are not given are planned for removal.
+
+        Returns:
+            The plan (``str(plan)`` is a readable diff).
+
+        Raises:
+            DefinitionError: the definitions, merged with what stays in the registry, are
+                invalid (duplicate names, unknown entity or source, feature collisions...).
+        """
+        current = {(e.category, e.name): e for e in self.list()}
+        return self._plan(current, self.version(), list(objects), dict(settings or {}), prune)
+
+    def _plan(
+        self,
+        current: Mapping[tuple[str, str], RegistryEntry],
+        registry_version: int | None,
+        objects: _list[Any],
+        settings: Mapping[tuple[str, str], Mapping[str, Any]],
+        prune: bool,
+    ) -> Plan:
+        desired: dict[tuple[str, str], dict[str, Any]] = {}
+        problems: list[str] = []
+        for obj in _with_embedded_sources(objects):
+            key: tuple[str, str] = (category_of(obj), obj.name)
+            d = obj.to_dict()
+            if key in desired and desired[key] != d:
+                problems.append(
+                    f"{key[0]} {key[1]!r} is defined twice with different definitions. "
+                    "Fix: give each a unique name or keep one."
+                )
+            desired[key] = d
+        if problems:
+            raise DefinitionError("\n".join(problems))
+        for (cat, name), value in settings.items():
+            if cat not in CATEGORIES or cat in _DEFINITION_CATEGORIES:
+                raise RegistryError(f"settings category {cat!r} is not a settings category.")
+            desired[(cat, name)] = dict(value)
+
+        # the catalog after the apply: what stays plus what is applied
+        final: dict[tuple[str, str], dict[str, Any]] = {}
+        for key, entry in current.items():
+            if prune and key[0] in _DEFINITION_CATEGORIES and key not in desired:
+                continue
+            final[key] = entry.definition
+        final.update(desired)
+        validate_objects(
+            [from_dict(d) for (cat, _), d in sorted(final.items()) if cat in _DEFINITION_CATEGORIES]
+        )
+
+        changes: _list[Change] = []
+        expected: dict[tuple[str, str], int | None] = {}
+        views_by_source: dict[str, list[str]] = {}
+        for (cat, name), d in final.items():
+            if cat == "feature_view":
+                views_by_source.setdefault(d["source"]["name"], []).append(name)
+        for key in sorted(set(current) | set(desired)):
+            cat, name = key
+            old = current.get(key)
+            expected[key] = None if old is None else old.version
+            if key in desired:
+                d = desired[key]
+                if old is None:
+                    changes.append(Change("add", cat, name, None, 1, definition=d))
+                elif _hash(d) == old.definition_hash:
+                    changes.append(Change("unchanged", cat, name, old.version, old.version))
+                else:
+                    fields = tuple(
+                        k
+                        for k in sorted(set(d) | set(old.definition))
+                        if d.get(k) != old.definition.get(k)
+                    )
+                    changes.append(
+                        Change(
+                            "change",
+                            cat,
+                            name,
+                            old.version,
+                            old.version + 1,
+                            changed_fields=fields,
+                            invalidates=_invalidates(cat, name, fields, views_by_source),
+                            definition=d,
+                        )
+                    )
+            elif prune and cat in _DEFINITION_CATEGORIES and old is not None:
+                changes.append(
+                    Change(
+                        "remove",
+                        cat,
+                        name,
+                        old.version,
+                        None,
+                        invalidates=(name,) if cat == "feature_view" else (),
+                    )
+                )
+            elif old is not None:
+                changes.append(Change("unchanged", cat, name, old.version, old.version))
+        order = {c: i for i, c in enumerate(CATEGORIES)}
+        changes.sort(key=lambda c: (order[c.category], c.name))  # type: ignore[index]
+        return Plan(tuple(changes), registry_version, expected)
+
+    # ------------------------------------------------------------------ writing
+
+    def apply(
+        self,
+        objects: Iterable[Any] = (),
+        *,
+        settings: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+        prune: bool = False,
+    ) -> Plan:
+        """Validate and write definitions; one Delta commit (none when nothing changed).
+
+        Concurrent applies are retried on conflict (see the module docstring).
+
+        Args:
+            objects: Definitions to upsert.
+            settings: Non-definition entries, see :meth:`plan`.
+            prune: Remove definitions that are not given.
+
+        Returns:
+            The plan that was applied (computed from the registry state it committed over).
+
+        Raises:
+            DefinitionError: invalid definitions; nothing was written.
+            RegistryError: conflicts persisted after ``max_retries`` retries.
+        """
+        objs = list(objects)
+        sets = dict(settings or {})
+        self._ensure_table()
+        conflicts = _conflict_types()
+        last_error: BaseException | None = None
+        for attempt in range(self._max_retries + 1):
+            current = {(e.category, e.name): e for e in self.list()}
+            plan = self._plan(current, self.version(), objs, sets, prune)
+            if not plan.has_changes:
+                return plan
+            try:
+                self._merge(plan, current)
+                return plan
+            except (_Stale, *conflicts) as exc:  # type: ignore[misc]  # another writer committed first: re-plan
+                last_error = exc
+                time.sleep(min(0.05 * (2**attempt), 1.0))
+        raise RegistryError(
+            f"registry {self.path}: apply kept conflicting with concurrent writers after "
+            f"{self._max_retries} retries ({type(last_error).__name__}). Fix: retry, or raise "
+            "registry.max_commit_retries."
+        )
+
+    def _ensure_table(self) -> None:
+        if self.exists():
+            return
+        from delta.tables import DeltaTable
+
+        try:
+            (
+                DeltaTable.createIfNotExists(self._spark)
+                .location(self.path)
+                .addColumns(self._spark.createDataFrame([], _SCHEMA).schema)
+                .property("delta.enableChangeDataFeed", "true")
+                .property("delta.appendOnly", "false")
+                .execute()
+            )
+        except _conflict_types():
+            # another process created it at the same time: fine, it exists now
+            if not self.exists():
+                raise
+
+    def _merge(self, plan: Plan, current: Mapping[tuple[str, str], RegistryEntry]) -> None:
+        from delta.tables import DeltaTable
+
+        now = _now()
+        user = self._user or _user()
+        rows: _list[tuple[Any, ...]] = []
+        for c in plan.changes:
+            if c.action == "unchanged":
+                continue
+            old = current.get((c.category, c.name))
+            d = c.definition
+            rows.append(
+                (
+                    c.action,
+                    plan._expected.get((c.category, c.name)),
+                    c.category,
+                    c.name,
+                    c.new_version if c.new_version is not None else (c.old_version or 0),
+                    json.dumps(d, sort_keys=True) if d is not None else "{}",
+                    _hash(d) if d is not None else "",
+                    old.created_at if old is not None else now,
+                    now,
+                    user,
+                )
+            )
+        src = self._spark.createDataFrame(
+            rows, "_action STRING, _expected BIGINT, " + _SCHEMA.replace(" NOT NULL", "")
+        )
+        cols = [
+            "version",
+            "definition",
+            "definition_hash",
+            "created_at",
+            "updated_at",
+            "applied_by",
+        ]
+        guard = "t.version = s._expected"
+        result = (
+            DeltaTable.forPath(self._spark, self.path)
+            .alias("t")
+            .merge(src.alias("s"), "t.category = s.category AND t.name = s.name")
+            .whenMatchedDelete(condition=f"s._action = 'remove' AND {guard}")
+            .whenMatchedUpdate(
+                condition=f"s._action = 'change' AND {guard}",
+                set={c: f"s.{c}" for c in cols},
+            )
+            .whenNotMatchedInsert(
+                condition="s._action = 'add'",
+                values={c: f"s.{c}" for c in ["category", "name", *cols]},
+            )
+            .execute()
+        )
+        affected = None
+        if result is not None:
+            first = result.first()
+            if first is not None and "num_affected_rows" in first.asDict():
+                affected = int(first["num_affected_rows"])
+        if affected is not None and affected != len(rows):
+            # Some guarded rows were not touched: a concurrent apply changed them between our
+            # read and our MERGE. Our commit holds the rows that were still as planned; re-plan.
+            raise _Stale(f"expected {len(rows)} rows, merged {affected}")
+
+
+def _hash(d: Mapping[str, Any]) -> str:
+    class _D:
+        def to_dict(self) -> dict[str, Any]:
+            return dict(d)
+
+    return definition_hash(_D())
+
+
+def _invalidates(
+    category: str, name: str, fields: Sequence[str], views_by_source: Mapping[str, list[str]]
+) -> tuple[str, ...]:
+    if category == "feature_view" and any(f in _MATERIALIZATION_KEYS for f in fields):
+        return (name,)
+    if category == "data_source" and any(f != "description" for f in fields):
+        return tuple(sorted(views_by_source.get(name, [])))
+    return ()
+
+
+def _with_embedded_sources(objects: Iterable[Any]) -> _list[Any]:
+    """Objects plus the sources embedded in the views, each once, in first-seen order."""
+    out: list[Any] = []
+    seen: set[tuple[str, str, str]] = set()
+    for obj in objects:
+        items = [obj.source, obj] if isinstance(obj, FeatureView) else [obj]
+        for item in items:
+            key = (category_of(item), item.name, _hash(item.to_dict()))
+            if key not in seen:
+                seen.add(key)
+                out.append(item)
+    return out

@@ -1,0 +1,245 @@
+"""``FeatureStore``: the user-facing entry point.
+
+A store is a configuration (``conf/feature_store.yaml``), a Spark session (built lazily, or the
+active one), and a registry of definitions in the lakehouse. Everything downstream reads
+definitions from the registry, never from ad-hoc dicts.
+
+Example::
+
+    from fstore_spark import FeatureStore
+
+    store = FeatureStore(repo_path="feature_repo")   # config: conf/feature_store.yaml
+    print(store.plan())                               # what `apply` would change
+    store.apply()                                     # register the repo's definitions
+    view = store.get_feature_view("customer_transaction_features")
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fstore_spark.config import FeatureStoreConfig, load_config
+from fstore_spark.definitions import (
+    DeltaSource,
+    Entity,
+    FeatureSet,
+    FeatureView,
+    ParquetSource,
+)
+from fstore_spark.errors import ConfigError, NotFoundError
+from fstore_spark.registry import Plan, Registry, category_of
+from fstore_spark.repo import load_definitions
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["FeatureStore"]
+
+
+class FeatureStore:
+    """A feature store project: configuration, Spark session and registry.
+
+    Args:
+        repo_path: Folder of Python definitions (a feature repo). When ``config`` is not given,
+            the configuration is ``<repo_path>/feature_store.yaml`` if present, else
+            ``$FSTORE_CONFIG`` or ``conf/feature_store.yaml``.
+        config: A :class:`FeatureStoreConfig` or the path of a YAML file.
+        spark: A SparkSession to use; default the active one or one built from the config.
+
+    Example::
+
+        store = FeatureStore(config="conf/feature_store.yaml")
+        store.apply([customer, transactions, customer_features])
+        store.list_feature_views()
+    """
+
+    def __init__(
+        self,
+        repo_path: str | os.PathLike[str] | None = None,
+        config: FeatureStoreConfig | str | os.PathLike[str] | None = None,
+        *,
+        spark: SparkSession | None = None,
+    ) -> None:
+        """Load the configuration; the Spark session and registry are created lazily."""
+        if isinstance(config, FeatureStoreConfig):
+            cfg = config
+        elif config is not None:
+            cfg = load_config(config)
+        elif repo_path is not None and Path(repo_path, "feature_store.yaml").is_file():
+            cfg = load_config(Path(repo_path, "feature_store.yaml"))
+        else:
+            cfg = load_config()
+        if repo_path is not None:
+            cfg = cfg.model_copy(update={"repo_path": str(Path(repo_path).resolve())})
+        self.config = cfg
+        self._spark = spark
+        self._registry: Registry | None = None
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def spark(self) -> SparkSession:
+        """The SparkSession (the active one, or built from ``config.spark`` on first use)."""
+        if self._spark is None:
+            from fstore_spark.session import get_spark
+
+            self._spark = get_spark(self.config.spark)
+        return self._spark
+
+    @property
+    def registry(self) -> Registry:
+        """The Delta-backed registry of this project."""
+        if self._registry is None:
+            self._registry = Registry(
+                self.spark,
+                self.config.registry_path,
+                max_retries=self.config.registry.max_commit_retries,
+            )
+        return self._registry
+
+    @property
+    def project(self) -> str:
+        """Project name."""
+        return self.config.project
+
+    def table_path(self, name: str) -> str:
+        """Location of a project table (e.g. a feature view's Delta table) in the lakehouse."""
+        return f"{self.config.project_root}/{name}"
+
+    def load_definitions(self) -> list[Any]:
+        """Definitions from the configured feature repo and YAML files.
+
+        Raises:
+            ConfigError: neither ``repo_path`` nor ``definitions`` is configured.
+        """
+        if self.config.repo_path is None and not self.config.definitions:
+            raise ConfigError(
+                "no definitions to load: set repo_path (a folder of Python definitions) or "
+                "definitions (YAML files) in the config, or pass objects to plan/apply."
+            )
+        return load_definitions(self.config.repo_path, self.config.definitions)
+
+    # ------------------------------------------------------------------ plan / apply
+
+    def plan(self, objects: list[Any] | None = None, *, prune: bool | None = None) -> Plan:
+        """Diff definitions against the registry without writing.
+
+        Args:
+            objects: Definitions; default those of the feature repo / YAML files.
+            prune: Remove registered objects that are not given; default ``True`` when the
+                definitions come from the repo (it is the whole truth), else ``False``.
+        """
+        objs, do_prune = self._objects(objects, prune)
+        return self.registry.plan(objs, prune=do_prune)
+
+    def apply(self, objects: list[Any] | None = None, *, prune: bool | None = None) -> Plan:
+        """Validate and register definitions (one registry commit; none if nothing changed).
+
+        Args:
+            objects: Definitions; default those of the feature repo / YAML files.
+            prune: As for :meth:`plan`.
+
+        Returns:
+            The applied plan.
+
+        Raises:
+            DefinitionError: invalid definitions; nothing is written.
+        """
+        objs, do_prune = self._objects(objects, prune)
+        return self.registry.apply(objs, prune=do_prune)
+
+    def _objects(self, objects: list[Any] | None, prune: bool | None) -> tuple[list[Any], bool]:
+        if objects is None:
+            return self.load_definitions(), True if prune is None else prune
+        return list(objects), bool(prune)
+
+    # ------------------------------------------------------------------ reading definitions
+
+    def get_feature_view(self, name: str, *, as_of_version: int | None = None) -> FeatureView:
+        """A feature view by name, optionally as of a registry version.
+
+        Raises:
+            NotFoundError: no such view (the message lists the known views).
+        """
+        obj = self.registry.get("feature_view", name, as_of_version=as_of_version).obj
+        assert isinstance(obj, FeatureView)
+        return obj
+
+    def list_feature_views(self, *, as_of_version: int | None = None) -> list[FeatureView]:
+        """All feature views, sorted by name."""
+        return [e.obj for e in self.registry.list("feature_view", as_of_version=as_of_version)]
+
+    def get_feature_set(self, name: str, *, as_of_version: int | None = None) -> FeatureSet:
+        """A feature set by name.
+
+        Raises:
+            NotFoundError: no such feature set.
+        """
+        obj = self.registry.get("feature_set", name, as_of_version=as_of_version).obj
+        assert isinstance(obj, FeatureSet)
+        return obj
+
+    def list_feature_sets(self) -> list[FeatureSet]:
+        """All feature sets, sorted by name."""
+        return [e.obj for e in self.registry.list("feature_set")]
+
+    def get_entity(self, name: str) -> Entity:
+        """An entity by name."""
+        obj = self.registry.get("entity", name).obj
+        assert isinstance(obj, Entity)
+        return obj
+
+    def list_entities(self) -> list[Entity]:
+        """All entities, sorted by name."""
+        return [e.obj for e in self.registry.list("entity")]
+
+    def get_data_source(self, name: str) -> DeltaSource | ParquetSource:
+        """A data source by name."""
+        obj = self.registry.get("data_source", name).obj
+        assert isinstance(obj, DeltaSource | ParquetSource)
+        return obj
+
+    def describe(self, name: str, category: str | None = None) -> dict[str, Any]:
+        """Everything the registry knows about one object, found by name.
+
+        Args:
+            name: Object name.
+            category: Restrict the search to one category when names repeat across them.
+
+        Returns:
+            ``{"category", "name", "version", "definition_hash", "created_at", "updated_at",
+            "applied_by", "definition", "history"}``.
+
+        Raises:
+            NotFoundError: no object of that name.
+        """
+        matches = [e for e in self.registry.list(category) if e.name == name]
+        if not matches:
+            known = ", ".join(sorted({e.name for e in self.registry.list()})) or "(none)"
+            raise NotFoundError(f"nothing named {name!r} in the registry. Known: {known}.")
+        e = matches[0]
+        return {
+            "category": e.category,
+            "name": e.name,
+            "version": e.version,
+            "definition_hash": e.definition_hash,
+            "created_at": _iso(e.created_at),
+            "updated_at": _iso(e.updated_at),
+            "applied_by": e.applied_by,
+            "definition": e.definition,
+            "history": [
+                {**h, "updated_at": _iso(h["updated_at"])}
+                for h in self.registry.history(e.category, e.name)
+            ],
+        }
+
+    def registry_category(self, obj: Any) -> str:
+        """The registry category of a definition object."""
+        return category_of(obj)
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.isoformat()
