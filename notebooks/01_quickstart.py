@@ -71,6 +71,34 @@ print(f"  open the UI with: mlflow ui --backend-store-uri {cfg.tracking_uri}")
 
 # COMMAND ----------
 
+# MAGIC %md ## 3. Register the feature definitions (`fstore plan` / `fstore apply`)
+
+# COMMAND ----------
+
+from fstore_spark import FeatureStore
+
+demographics_path = f"{cfg.project_root}/raw/customer_demographics"
+(
+    spark.range(500)
+    .select(
+        F.concat(F.lit("customer_"), F.col("id").cast("string")).alias("customer_id"),
+        (18 + F.col("id") % 60).alias("age"),
+        F.element_at(F.array(*[F.lit(c) for c in ["Recife", "Lisboa", "Porto"]]), (F.col("id") % 3 + 1).cast("int")).alias("city"),
+        F.date_add(F.lit("2020-01-01").cast("date"), (F.col("id") * 3).cast("int")).alias("signup_date"),
+        F.lit(start).cast("timestamp").alias("event_timestamp"),
+    )
+    .write.format("delta").mode("overwrite").save(demographics_path)
+)
+
+store = FeatureStore(config=cfg, spark=spark)
+print(store.plan())
+store.apply()
+print(f"registry (a Delta table with history): {cfg.registry_path}, version {store.registry.version()}")
+for view in store.list_feature_views():
+    print(f"  view {view.name}: {', '.join(view.feature_names)}")
+
+# COMMAND ----------
+
 print("quickstart done.")
 print(f"  Delta tables under: {cfg.project_root}")
 print(f"  MLflow tracking:    {cfg.tracking_uri}")
