@@ -6,6 +6,7 @@ Commands::
     fstore apply [--no-prune]
     fstore list [--category feature_view]
     fstore describe NAME
+    fstore materialize VIEW --start 2024-01-01 --end 2024-03-01 | --incremental [--end ...]
 
 Every command exits 0 on success, 1 on a feature store error (printed as one line per problem on
 stderr, no traceback) and 2 on bad usage.
@@ -42,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--as-of-version", type=int, help="registry version to read")
     de = sub.add_parser("describe", help="show one object with its history")
     de.add_argument("name")
+    ma = sub.add_parser("materialize", help="compute a view's features into its Delta table")
+    ma.add_argument("view")
+    ma.add_argument("--start", help="first feature timestamp (ISO 8601, UTC); backfill")
+    ma.add_argument("--end", help="last feature timestamp (ISO 8601, UTC)")
+    ma.add_argument(
+        "--incremental", action="store_true", help="continue from the last run (default end: now)"
+    )
     return p
 
 
@@ -69,6 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
         elif args.command == "describe":
             print(json.dumps(store.describe(args.name), indent=2, default=str))
+        elif args.command == "materialize":
+            if args.incremental:
+                result = store.materialize_incremental(args.view, end=args.end)
+            elif args.start and args.end:
+                result = store.materialize(args.view, args.start, args.end)
+            else:
+                print("fstore: error: give --start and --end, or --incremental", file=sys.stderr)
+                return 2
+            print(json.dumps(result.to_dict(), indent=2))
     except FstoreError as exc:
         print(f"fstore: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,9 @@ from fstore_spark.definitions import (
 from fstore_spark.errors import ConfigError, NotFoundError
 from fstore_spark.registry import Plan, Registry, category_of
 from fstore_spark.repo import load_definitions
+
+if TYPE_CHECKING:
+    from fstore_spark.materialization import MaterializationResult
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -235,6 +238,68 @@ class FeatureStore:
                 for h in self.registry.history(e.category, e.name)
             ],
         }
+
+    # ------------------------------------------------------------------ materialization
+
+    def _join_keys(self, view: FeatureView) -> list[str]:
+        keys: list[str] = []
+        for ent in view.entities:
+            for k in self.get_entity(ent).join_key_names:
+                if k not in keys:
+                    keys.append(k)
+        return keys
+
+    def materialize(
+        self, view: str, start: datetime | str, end: datetime | str
+    ) -> MaterializationResult:
+        """Backfill a view's feature table for ``start <= feature_timestamp <= end``.
+
+        One Delta commit; rerunning the same range gives the same rows (idempotent).
+        See :mod:`fstore_spark.aggregation` for the window semantics.
+        """
+        from fstore_spark.materialization import backfill
+
+        entry = self.registry.get("feature_view", view)
+        fv = entry.obj
+        return backfill(
+            self.spark,
+            self.config.project_root,
+            fv,
+            self._join_keys(fv),
+            start,
+            end,
+            view_version=entry.version,
+        )
+
+    def materialize_incremental(
+        self,
+        view: str,
+        *,
+        end: datetime | str | None = None,
+        lateness: timedelta | str | None = None,
+    ) -> MaterializationResult:
+        """Bring a view's feature table up to ``end`` (default now), touching only new data.
+
+        Args:
+            view: Feature view name.
+            end: Last instant to cover; default now.
+            lateness: How late an event may arrive and still be taken (default 2 days).
+        """
+        from fstore_spark.definitions import parse_duration
+        from fstore_spark.materialization import DEFAULT_LATENESS, incremental
+
+        entry = self.registry.get("feature_view", view)
+        fv = entry.obj
+        late = DEFAULT_LATENESS if lateness is None else parse_duration(lateness)
+        return incremental(
+            self.spark,
+            self.config.project_root,
+            fv,
+            self._join_keys(fv),
+            end=end,
+            lateness=late,
+            view_version=entry.version,
+        )
 
     def registry_category(self, obj: Any) -> str:
         """The registry category of a definition object."""

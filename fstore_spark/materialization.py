@@ -1,0 +1,511 @@
+"""Materialization runs: backfill and incremental, idempotent, one Delta commit per run.
+
+* :func:`backfill` ``(start, end)`` rebuilds the view's tiles from every source event up to
+  ``end`` and replaces the feature rows with ``start <= feature_timestamp <= end`` in one Delta
+  commit (``replaceWhere``): running it twice yields the same rows, never duplicates.
+* :func:`incremental` continues from the last run recorded in the feature table's history. New
+  source data is found from the source's Delta change data feed when it is enabled (exact: every
+  new row, including late ones) or otherwise with a watermark on the event time
+  (``last end - lateness``). Events older than ``last end - lateness`` are *late beyond the
+  bound*: with the change feed they are counted and quarantined in ``_quarantine/<view>`` with
+  the reason; with the watermark they are not seen (run a backfill to take them). Only the tiles
+  touched by new events are recomputed, and feature rows are rewritten from the earliest touched
+  tile onward. A run with a changed definition (hash differs) falls back to a full backfill.
+
+Each run's commit carries ``userMetadata``: ``run_id``, ``mode``, ``view``, ``view_version``,
+``definition_hash``, ``source_version``, ``start``, ``end``, ``rows``; so Delta history is the
+feature version history (see :func:`fstore_spark.offline_store.table_history`).
+
+Non-aggregated views (projections of a source that already holds feature values) are
+materialized the same way: the source rows with ``start <= ts <= end`` become feature rows
+keyed by (join keys, ``feature_timestamp`` = the source timestamp).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from fstore_spark.aggregation import (
+    TILE,
+    T,
+    build_tiles,
+    features_from_tiles,
+    plan_view,
+    spark_type,
+)
+from fstore_spark.definitions import DeltaSource, FeatureView, definition_hash
+from fstore_spark.errors import MaterializationError
+from fstore_spark.offline_store import (
+    CREATED_TIMESTAMP,
+    FEATURE_TIMESTAMP,
+    feature_table_path,
+    last_run_metadata,
+    read_source,
+    source_location,
+    source_version,
+    tile_table_path,
+    to_utc,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["MaterializationResult", "backfill", "incremental", "DEFAULT_LATENESS"]
+
+DEFAULT_LATENESS = timedelta(days=2)
+_US = 1_000_000
+
+
+@dataclass(frozen=True)
+class MaterializationResult:
+    """What a run did.
+
+    Attributes:
+        run_id: Unique id of the run (also in the commit metadata).
+        view: Feature view name.
+        mode: ``backfill`` or ``incremental``.
+        start: First feature timestamp rewritten (UTC).
+        end: Last feature timestamp covered (UTC).
+        rows_written: Feature rows written by the commit.
+        table_version: Delta version of the feature table after the run (``None`` if nothing
+            was written).
+        source_version: Delta version of the source that was read (``None`` for parquet).
+        late_events_quarantined: Events older than the lateness bound (change feed only).
+        seconds: Wall-clock duration.
+    """
+
+    run_id: str
+    view: str
+    mode: str
+    start: datetime
+    end: datetime
+    rows_written: int
+    table_version: int | None
+    source_version: int | None
+    late_events_quarantined: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict."""
+        d = asdict(self)
+        d["start"], d["end"] = self.start.isoformat(), self.end.isoformat()
+        return d
+
+
+def _to_us(ts: datetime) -> int:
+    ts = to_utc(ts)
+    return int((ts - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
+
+
+def _from_us(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
+def _lit_ts(ts: datetime) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.lit(to_utc(ts).replace(tzinfo=None)).cast("timestamp")
+
+
+def _source_schema(df: DataFrame) -> dict[str, str]:
+    from pyspark.sql import types as Ty
+
+    mapping = {
+        Ty.StringType: "string",
+        Ty.IntegerType: "int32",
+        Ty.ShortType: "int32",
+        Ty.ByteType: "int32",
+        Ty.LongType: "int64",
+        Ty.FloatType: "float32",
+        Ty.DoubleType: "float64",
+        Ty.DecimalType: "float64",
+        Ty.BooleanType: "bool",
+        Ty.TimestampType: "timestamp",
+        Ty.TimestampNTZType: "timestamp",
+        Ty.DateType: "date",
+    }
+    out = {}
+    for f in df.schema.fields:
+        for cls, name in mapping.items():
+            if isinstance(f.dataType, cls):
+                out[f.name] = name
+                break
+    return out
+
+
+class _Context:
+    """Everything a run needs: session, paths, the view and its registry version/hash."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        project_root: str,
+        view: FeatureView,
+        join_keys: list[str],
+        view_version: int | None,
+    ) -> None:
+        self.spark = spark
+        self.root = project_root
+        self.view = view
+        self.keys = join_keys
+        self.view_version = view_version
+        self.def_hash = definition_hash(view)
+        self.table = feature_table_path(project_root, view)
+        self.tiles = tile_table_path(project_root, view)
+        self.source = view.source
+        self.ts = view.source.timestamp_column
+
+    def read_source(self) -> tuple[DataFrame, int | None]:
+        version = source_version(self.spark, self.source, self.root)
+        df = read_source(self.spark, self.source, self.root, as_of_version=version)
+        missing = [k for k in self.keys if k not in df.columns]
+        if missing:
+            raise MaterializationError(
+                f"feature view {self.view.name!r}: source {self.source.name!r} lacks join key "
+                f"column(s) {missing}; columns: {', '.join(df.columns)}."
+            )
+        return df, version
+
+    def metadata(
+        self,
+        run_id: str,
+        mode: str,
+        start: datetime,
+        end: datetime,
+        src_version: int | None,
+        extra: dict[str, Any],
+    ) -> str:
+        return json.dumps(
+            {
+                "fstore_run": True,
+                "run_id": run_id,
+                "mode": mode,
+                "view": self.view.name,
+                "view_version": self.view_version,
+                "definition_hash": self.def_hash,
+                "source": self.source.name,
+                "source_version": src_version,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                **extra,
+            },
+            sort_keys=True,
+        )
+
+
+def _write_features(
+    ctx: _Context, df: DataFrame, start: datetime, end: datetime, metadata: str
+) -> tuple[int, int]:
+    """Replace feature rows in [start, end] with ``df`` in one commit; return (rows, version)."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    cond = (
+        f"{FEATURE_TIMESTAMP} >= '{to_utc(start):%Y-%m-%d %H:%M:%S.%f}' AND "
+        f"{FEATURE_TIMESTAMP} <= '{to_utc(end):%Y-%m-%d %H:%M:%S.%f}'"
+    )  # built from datetimes we formatted, never from user strings
+    df = df.withColumn(CREATED_TIMESTAMP, F.current_timestamp())
+    writer = df.write.format("delta").option("userMetadata", metadata)
+    if DeltaTable.isDeltaTable(ctx.spark, ctx.table):
+        writer.mode("overwrite").option("replaceWhere", cond).save(ctx.table)
+    else:
+        (writer.mode("overwrite").option("delta.enableChangeDataFeed", "true").save(ctx.table))
+    hist = DeltaTable.forPath(ctx.spark, ctx.table).history(1).collect()[0]
+    metrics = hist["operationMetrics"] or {}
+    return int(metrics.get("numOutputRows", 0)), int(hist["version"])
+
+
+def _write_tiles(ctx: _Context, tiles: DataFrame, lo_us: int | None, hi_us: int) -> None:
+    """Replace tiles in (lo, hi] (all tiles <= hi when lo is None)."""
+    from delta.tables import DeltaTable
+
+    cond = f"{TILE} <= {int(hi_us)}" + ("" if lo_us is None else f" AND {TILE} > {int(lo_us)}")
+    meta = json.dumps({"fstore_tiles": True, "definition_hash": ctx.def_hash})
+    writer = tiles.write.format("delta").option("userMetadata", meta).mode("overwrite")
+    exists = DeltaTable.isDeltaTable(ctx.spark, ctx.tiles)
+    if exists and _tiles_hash(ctx) == ctx.def_hash:
+        writer.option("replaceWhere", cond).save(ctx.tiles)
+    else:  # new table, or a definition change: the partial columns differ, start over
+        writer.option("overwriteSchema", "true").save(ctx.tiles)
+
+
+def _tiles_hash(ctx: _Context) -> str | None:
+    meta = None
+    from fstore_spark.offline_store import table_history
+
+    for h in table_history(ctx.spark, ctx.tiles):
+        if isinstance(h["metadata"], dict) and h["metadata"].get("fstore_tiles"):
+            meta = h["metadata"]
+            break
+    return None if meta is None else str(meta.get("definition_hash"))
+
+
+def _align_floor(ts: datetime, cadence: timedelta) -> datetime:
+    cad = int(cadence / timedelta(microseconds=1))
+    return _from_us((_to_us(ts) // cad) * cad)
+
+
+def _project(ctx: _Context, events: DataFrame, start: datetime, end: datetime) -> DataFrame:
+    """Feature rows of a projection view: source rows with start <= ts <= end."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    view = ctx.view
+    ts = F.col(ctx.ts).cast("timestamp")
+    df = events.where((ts >= _lit_ts(start)) & (ts <= _lit_ts(end)))
+    for k in ctx.keys:
+        df = df.where(F.col(k).isNotNull())
+    cols = [F.col(k) for k in ctx.keys] + [ts.alias(FEATURE_TIMESTAMP)]
+    cols += [F.col(f.name).cast(spark_type(f.dtype)).alias(f.name) for f in view.features]
+    created = ctx.source.created_timestamp_column
+    df = df.select(
+        *cols, (F.col(created).cast("timestamp") if created else F.lit(None)).alias("_c")
+    )
+    # several source rows for one (key, ts): keep the latest created, deterministic otherwise
+    order = [F.col("_c").desc_nulls_last()] + [
+        F.col(f.name).asc_nulls_last() for f in view.features
+    ]
+    w = Window.partitionBy(*ctx.keys, FEATURE_TIMESTAMP).orderBy(*order)
+    return df.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn", "_c")
+
+
+def backfill(
+    spark: SparkSession,
+    project_root: str,
+    view: FeatureView,
+    join_keys: list[str],
+    start: datetime | str,
+    end: datetime | str,
+    *,
+    view_version: int | None = None,
+    run_id: str | None = None,
+) -> MaterializationResult:
+    """Compute and write the view's feature rows with ``start <= feature_timestamp <= end``.
+
+    Idempotent: the same range yields the same rows (the range is replaced in one commit).
+
+    Raises:
+        MaterializationError: ``start > end``, missing source or columns, bad definitions.
+    """
+    t0 = time.perf_counter()
+    start_dt, end_dt = to_utc(start), to_utc(end)
+    if start_dt > end_dt:
+        raise MaterializationError(
+            f"backfill of {view.name!r}: start {start_dt} is after end {end_dt}."
+        )
+    run_id = run_id or uuid.uuid4().hex
+    ctx = _Context(spark, project_root, view, join_keys, view_version)
+    events, src_version = ctx.read_source()
+    if view.is_aggregated:
+        feats = _aggregate_backfill(ctx, events, start_dt, end_dt)
+    else:
+        feats = _project(ctx, events, start_dt, end_dt)
+    meta = ctx.metadata(run_id, "backfill", start_dt, end_dt, src_version, {})
+    rows, version = _write_features(ctx, feats, start_dt, end_dt, meta)
+    return MaterializationResult(
+        run_id,
+        view.name,
+        "backfill",
+        start_dt,
+        end_dt,
+        rows,
+        version,
+        src_version,
+        0,
+        time.perf_counter() - t0,
+    )
+
+
+def _to_feature_rows(ctx: _Context, df: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return df.select(
+        *ctx.keys,
+        F.timestamp_micros(F.col(T)).alias(FEATURE_TIMESTAMP),
+        *ctx.view.feature_names,
+    )
+
+
+def _aggregate_backfill(
+    ctx: _Context, events: DataFrame, start: datetime, end: datetime
+) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    spec = plan_view(ctx.view, ctx.keys, _source_schema(events))
+    end_floor = _align_floor(end, ctx.view.cadence)
+    hi = _to_us(end_floor)
+    src = events.where(F.col(ctx.ts).cast("timestamp") <= _lit_ts(end_floor))
+    tiles = build_tiles(src, spec, ctx.ts, ctx.source.created_timestamp_column)
+    _write_tiles(ctx, tiles, None, hi)
+    stored = ctx.spark.read.format("delta").load(ctx.tiles)
+    feats = features_from_tiles(stored, spec, _to_us(start), hi)
+    return _to_feature_rows(ctx, feats)
+
+
+def incremental(
+    spark: SparkSession,
+    project_root: str,
+    view: FeatureView,
+    join_keys: list[str],
+    *,
+    end: datetime | str | None = None,
+    lateness: timedelta = DEFAULT_LATENESS,
+    view_version: int | None = None,
+    run_id: str | None = None,
+) -> MaterializationResult:
+    """Bring the feature table up to ``end`` (default: now), touching only what changed.
+
+    See the module docstring for how new data is found and how late data is treated.
+    """
+    from pyspark.sql import functions as F
+
+    t0 = time.perf_counter()
+    run_id = run_id or uuid.uuid4().hex
+    ctx = _Context(spark, project_root, view, join_keys, view_version)
+    end_dt = to_utc(end) if end is not None else datetime.now(UTC)
+    last = last_run_metadata(spark, ctx.table)
+    events, src_version = ctx.read_source()
+
+    if last is None or last.get("definition_hash") != ctx.def_hash:
+        # first run, or the definition changed: everything from the first event
+        first = events.select(F.min(F.col(ctx.ts).cast("timestamp")).alias("m")).first()
+        if first is None or first["m"] is None:
+            raise MaterializationError(f"source of {view.name!r} has no events to materialize.")
+        start = to_utc(first["m"])
+        result = backfill(
+            spark,
+            project_root,
+            view,
+            join_keys,
+            start,
+            end_dt,
+            view_version=view_version,
+            run_id=run_id,
+        )
+        return MaterializationResult(**{**asdict(result), "mode": "incremental"})
+
+    last_end = to_utc(last["end"])
+    if end_dt < last_end:
+        raise MaterializationError(
+            f"incremental run of {view.name!r}: end {end_dt} is before the last run's end "
+            f"{last_end}. Fix: use backfill to rewrite the past."
+        )
+    bound = last_end - lateness
+    new_events, late = _new_events(ctx, events, last, src_version, bound)
+    quarantined = 0
+    if late is not None:
+        quarantined = _quarantine(ctx, late, run_id, f"event time older than {bound.isoformat()}")
+    cadence = view.cadence
+    first_new = new_events.select(F.min(F.col(ctx.ts).cast("timestamp")).alias("m")).first()
+    next_t = _align_floor(last_end, cadence) + cadence
+    start = next_t
+    if first_new is not None and first_new["m"] is not None:
+        start = min(
+            start,
+            _align_floor(to_utc(first_new["m"]) - timedelta(microseconds=1), cadence) + cadence,
+        )
+
+    if view.is_aggregated:
+        spec = plan_view(view, join_keys, _source_schema(events))
+        end_floor = _align_floor(end_dt, cadence)
+        hi = _to_us(end_floor)
+        lo = _to_us(start) - spec.cadence_us  # tiles with end >= start
+        if start <= end_floor:
+            ts = F.col(ctx.ts).cast("timestamp")
+            src = events.where((ts > _lit_ts(_from_us(lo))) & (ts <= _lit_ts(end_floor)))
+            tiles = build_tiles(src, spec, ctx.ts, ctx.source.created_timestamp_column)
+            _write_tiles(ctx, tiles, lo, hi)
+        stored = spark.read.format("delta").load(ctx.tiles)
+        cut = _to_us(start) - spec.max_window_us - spec.cadence_us
+        feats = _to_feature_rows(
+            ctx, features_from_tiles(stored, spec, _to_us(start), hi, cut_us=cut)
+        )
+    else:
+        feats = _project(ctx, events, start, end_dt)
+    meta = ctx.metadata(
+        run_id, "incremental", start, end_dt, src_version, {"late_events_quarantined": quarantined}
+    )
+    rows, version = _write_features(ctx, feats, start, end_dt, meta)
+    return MaterializationResult(
+        run_id,
+        view.name,
+        "incremental",
+        start,
+        end_dt,
+        rows,
+        version,
+        src_version,
+        quarantined,
+        time.perf_counter() - t0,
+    )
+
+
+def _cdf_enabled(ctx: _Context) -> bool:
+    if not isinstance(ctx.source, DeltaSource):
+        return False
+    from delta.tables import DeltaTable
+
+    loc = source_location(ctx.source, ctx.root)
+    table = (
+        DeltaTable.forName(ctx.spark, loc)
+        if ctx.source.table is not None
+        else DeltaTable.forPath(ctx.spark, loc)
+    )
+    props = table.detail().select("properties").first()
+    return bool(props and props["properties"].get("delta.enableChangeDataFeed") == "true")
+
+
+def _new_events(
+    ctx: _Context,
+    events: DataFrame,
+    last: dict[str, Any],
+    src_version: int | None,
+    bound: datetime,
+) -> tuple[DataFrame, DataFrame | None]:
+    """(accepted new events, late events beyond the bound or None when they cannot be seen)."""
+    from pyspark.sql import functions as F
+
+    ts = F.col(ctx.ts).cast("timestamp")
+    last_version = last.get("source_version")
+    if last_version is not None and src_version is not None and _cdf_enabled(ctx):
+        if src_version <= int(last_version):
+            return events.limit(0), None
+        loc = source_location(ctx.source, ctx.root)
+        reader = (
+            ctx.spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", int(last_version) + 1)
+            .option("endingVersion", int(src_version))
+        )
+        assert isinstance(ctx.source, DeltaSource)
+        changes = reader.table(loc) if ctx.source.table is not None else reader.load(loc)
+        changes = changes.where(F.col("_change_type").isin("insert", "update_postimage"))
+        changes = changes.drop("_change_type", "_commit_version", "_commit_timestamp")
+        return changes.where(ts > _lit_ts(bound)), changes.where(ts <= _lit_ts(bound))
+    return events.where(ts > _lit_ts(bound)), None
+
+
+def _quarantine(ctx: _Context, late: DataFrame, run_id: str, reason: str) -> int:
+    from pyspark.sql import functions as F
+
+    late = late.cache()
+    try:
+        n = late.count()
+        if n:
+            (
+                late.withColumn("_fs_reason", F.lit(reason))
+                .withColumn("_fs_run_id", F.lit(run_id))
+                .withColumn("_fs_quarantined_at", F.current_timestamp())
+                .write.format("delta")
+                .mode("append")
+                .option("mergeSchema", "true")
+                .save(f"{ctx.root}/_quarantine/{ctx.view.name}")
+            )
+        return int(n)
+    finally:
+        late.unpersist()

@@ -1,0 +1,216 @@
+"""Delta I/O for the offline store: reading sources, feature tables, their history and versions.
+
+Layout under the project root (``<lakehouse.root>/<project>``):
+
+* ``features/<view>`` — the feature table of a view, keyed by (join keys, ``feature_timestamp``),
+  with the feature columns and ``created_timestamp``. Every materialization run is one Delta
+  commit whose ``userMetadata`` is a JSON document (run id, view name and version, definition
+  hash, source version, range), so Delta history *is* the feature version history.
+* ``_tiles/<view>`` — partial aggregates per (entity, tile) reused by later runs.
+
+A source ``path`` that is relative is relative to the project root; a ``table`` is read from the
+catalog.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from fstore_spark.definitions import DeltaSource, FeatureView, ParquetSource
+from fstore_spark.errors import MaterializationError, NotFoundError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = [
+    "FEATURE_TIMESTAMP",
+    "CREATED_TIMESTAMP",
+    "feature_table_path",
+    "tile_table_path",
+    "source_location",
+    "read_source",
+    "source_version",
+    "read_feature_table",
+    "table_history",
+    "last_run_metadata",
+    "to_utc",
+]
+
+FEATURE_TIMESTAMP = "feature_timestamp"
+CREATED_TIMESTAMP = "created_timestamp"
+
+
+def to_utc(ts: datetime | str) -> datetime:
+    """Parse/normalise an instant to an aware UTC datetime (naive input is taken as UTC)."""
+    if isinstance(ts, str):
+        ts = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
+
+
+def feature_table_path(project_root: str, view: str | FeatureView) -> str:
+    """Location of a view's feature table."""
+    name = view if isinstance(view, str) else view.name
+    return f"{project_root}/features/{name}"
+
+
+def tile_table_path(project_root: str, view: str | FeatureView) -> str:
+    """Location of a view's tile (partial aggregate) table."""
+    name = view if isinstance(view, str) else view.name
+    return f"{project_root}/_tiles/{name}"
+
+
+def source_location(source: DeltaSource | ParquetSource, project_root: str) -> str:
+    """Absolute path (or table name) of a source; relative paths hang off the project root."""
+    if isinstance(source, DeltaSource) and source.table is not None:
+        return source.table
+    path = source.path
+    assert path is not None
+    if "://" in path or path.startswith("/"):
+        return path
+    return f"{project_root}/{path}"
+
+
+def read_source(
+    spark: SparkSession,
+    source: DeltaSource | ParquetSource,
+    project_root: str,
+    *,
+    as_of_version: int | None = None,
+) -> DataFrame:
+    """Read a source as a lazy DataFrame (optionally a Delta source as of a version).
+
+    Raises:
+        MaterializationError: the source does not exist or lacks its timestamp column.
+    """
+    loc = source_location(source, project_root)
+    try:
+        if isinstance(source, ParquetSource):
+            df = spark.read.parquet(loc)
+        else:
+            reader = spark.read.format("delta")
+            if as_of_version is not None:
+                reader = reader.option("versionAsOf", int(as_of_version))
+            df = reader.table(loc) if source.table is not None else reader.load(loc)
+    except Exception as exc:
+        if "AnalysisException" in type(exc).__name__ or "PATH_NOT_FOUND" in str(exc):
+            raise MaterializationError(
+                f"source {source.name!r}: cannot read {loc} ({type(exc).__name__}). Fix: check "
+                "the source path/table, or write the source data first."
+            ) from exc
+        raise
+    if source.timestamp_column not in df.columns:
+        raise MaterializationError(
+            f"source {source.name!r} at {loc} has no timestamp column "
+            f"{source.timestamp_column!r}; columns: {', '.join(df.columns)}."
+        )
+    return df
+
+
+def source_version(
+    spark: SparkSession, source: DeltaSource | ParquetSource, project_root: str
+) -> int | None:
+    """Current Delta version of a Delta source (``None`` for parquet)."""
+    if isinstance(source, ParquetSource):
+        return None
+    from delta.tables import DeltaTable
+
+    loc = source_location(source, project_root)
+    table = (
+        DeltaTable.forName(spark, loc)
+        if source.table is not None
+        else DeltaTable.forPath(spark, loc)
+    )
+    row = table.history(1).select("version").first()
+    return None if row is None else int(row["version"])
+
+
+def read_feature_table(
+    spark: SparkSession,
+    project_root: str,
+    view: str | FeatureView,
+    *,
+    as_of_version: int | None = None,
+    as_of_timestamp: datetime | str | None = None,
+) -> DataFrame:
+    """Read a view's feature table, now or as of a Delta version / timestamp (time travel).
+
+    Raises:
+        NotFoundError: the view was never materialized, or the version does not exist.
+    """
+    from delta.tables import DeltaTable
+
+    path = feature_table_path(project_root, view)
+    name = view if isinstance(view, str) else view.name
+    if not DeltaTable.isDeltaTable(spark, path):
+        raise NotFoundError(
+            f"feature view {name!r} has no feature table at {path}. Fix: materialize it first "
+            "(store.materialize / `fstore materialize`)."
+        )
+    reader = spark.read.format("delta")
+    if as_of_version is not None:
+        reader = reader.option("versionAsOf", int(as_of_version))
+    elif as_of_timestamp is not None:
+        ts = to_utc(as_of_timestamp).strftime("%Y-%m-%d %H:%M:%S.%f")
+        reader = reader.option("timestampAsOf", ts)
+    try:
+        return reader.load(path)
+    except Exception as exc:
+        if "VersionNotFound" in str(exc) or "DELTA_" in str(exc):
+            raise NotFoundError(
+                f"feature view {name!r}: cannot read version "
+                f"{as_of_version if as_of_version is not None else as_of_timestamp}: {exc}"
+            ) from exc
+        raise
+
+
+def table_history(spark: SparkSession, path: str) -> list[dict[str, Any]]:
+    """Delta history of a table, newest first, with ``userMetadata`` decoded when JSON."""
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return []
+    rows = (
+        DeltaTable.forPath(spark, path)
+        .history()
+        .select("version", "timestamp", "operation", "userMetadata", "operationMetrics")
+        .collect()
+    )
+    out = []
+    for r in rows:
+        meta: Any = r["userMetadata"]
+        try:
+            meta = json.loads(meta) if meta else None
+        except ValueError:
+            pass
+        out.append(
+            {
+                "version": int(r["version"]),
+                "timestamp": r["timestamp"],
+                "operation": r["operation"],
+                "metadata": meta,
+                "metrics": dict(r["operationMetrics"] or {}),
+            }
+        )
+    return sorted(out, key=lambda h: -h["version"])
+
+
+def last_run_metadata(spark: SparkSession, path: str) -> dict[str, Any] | None:
+    """Commit metadata of the newest fstore run recorded in a table's history."""
+    for h in table_history(spark, path):
+        meta = h["metadata"]
+        if isinstance(meta, dict) and meta.get("fstore_run"):
+            return {**meta, "table_version": h["version"]}
+    return None
+
+
+def check_columns(df: DataFrame, columns: list[str], what: str) -> None:
+    """Raise a clear error when columns are missing from a DataFrame."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise MaterializationError(
+            f"{what}: missing column(s) {missing}; available: {', '.join(df.columns)}."
+        )
