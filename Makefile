@@ -6,7 +6,6 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-JARS   := .cache/jars/MANIFEST
 
 .DEFAULT_GOAL := help
 .PHONY: help setup jars lint test test-fast demo bench clean
@@ -20,12 +19,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-$(JARS): jars/pom.xml scripts/fetch_jars.sh | $(STAMP)
-	scripts/fetch_jars.sh $(PY)
+setup: $(STAMP)  ## create .venv, install the package with dev extras, fetch the Delta JARs
+	@scripts/fetch_jars.sh $(PY)
 
-setup: $(STAMP) $(JARS)  ## create .venv, install the package with dev extras, fetch the Delta JARs
-
-jars: $(JARS)  ## fetch the Delta JARs from Maven Central into .cache/jars (once)
+jars: setup  ## fetch the Delta JARs from Maven Central into .cache/jars (once; no-op after)
 
 lint: setup  ## ruff + mypy on the package
 	$(BIN)/ruff check .

@@ -19,8 +19,28 @@ DELTA_ARTIFACT="$(sed -n 's:.*<delta.artifact>\(.*\)</delta.artifact>.*:\1:p' "$
 DELTA_VERSION="$(sed -n 's:.*<delta.version>\(.*\)</delta.version>.*:\1:p' "$POM")"
 STAMP="$JARS_DIR/MANIFEST"
 
+# spark-submit (and pyspark started from plain Python) read $SPARK_HOME/conf/spark-defaults.conf:
+# listing the cached JARs there puts Delta on the driver's classpath at JVM launch, which is the
+# only moment it can be added (spark.jars set later reaches executors, not the py4j driver).
+write_spark_defaults() {
+  local home conf tmp
+  home="$("$PY" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')"
+  mkdir -p "$home/conf"
+  conf="$home/conf/spark-defaults.conf"
+  tmp="$(mktemp)"
+  if [[ -f "$conf" ]]; then sed '/# >>> fstore_spark delta jars/,/# <<< fstore_spark delta jars/d' "$conf" > "$tmp"; fi
+  {
+    echo "# >>> fstore_spark delta jars (written by scripts/fetch_jars.sh)"
+    printf 'spark.jars %s\n' "$(tail -n +2 "$JARS_DIR/MANIFEST" | sed "s|^|$JARS_DIR/|" | paste -sd, -)"
+    echo "# <<< fstore_spark delta jars"
+  } >> "$tmp"
+  mv "$tmp" "$conf"
+  echo "fetch_jars: Delta JARs listed in $conf (spark-submit picks them up offline)"
+}
+
 if [[ -f "$STAMP" ]] && grep -qx "io.delta:$DELTA_ARTIFACT:$DELTA_VERSION" "$STAMP"; then
   echo "fetch_jars: Delta JARs already in $JARS_DIR ($DELTA_ARTIFACT $DELTA_VERSION)"
+  write_spark_defaults
   exit 0
 fi
 command -v mvn >/dev/null || { echo "fetch_jars: mvn not found; install Maven (apt-get install maven)" >&2; exit 1; }
@@ -48,3 +68,4 @@ echo "io.delta:$DELTA_ARTIFACT:$DELTA_VERSION" > "$JARS_DIR.new/MANIFEST"
 # swap in atomically so a crash never leaves a half-filled cache that looks complete
 rm -rf "$JARS_DIR" && mv "$JARS_DIR.new" "$JARS_DIR"
 echo "fetch_jars: kept $kept JARs, skipped $skipped already shipped by pyspark -> $JARS_DIR"
+write_spark_defaults
