@@ -482,11 +482,9 @@ def _distinct_deltas(
         elements = []
         names = [f"_fs_dd_{a.name}" for a in mine]
 
-        def element(t: Column, name: str, value: Column) -> Column:
+        def element(t: Column, name: str, value: Column, names: list[str] = names) -> Column:
             # every struct lists the same fields in the same order (array needs one type)
-            fields = [
-                (value if n == name else F.lit(None)).cast("long").alias(n) for n in names
-            ]
+            fields = [(value if n == name else F.lit(None)).cast("long").alias(n) for n in names]
             return F.struct(t.alias(T), *fields)
 
         for a in mine:

@@ -36,7 +36,10 @@ def test_spark_submit_compute_features(spark, tmp_path: Path) -> None:
         for i in range(100)
     ]
     (
-        spark.createDataFrame(rows, "customer_id string, event_timestamp timestamp, created_at timestamp, amount double")
+        spark.createDataFrame(
+            rows,
+            "customer_id string, event_timestamp timestamp, created_at timestamp, amount double",
+        )
         .write.format("delta")
         .save(store.table_path("raw/customer_transactions"))
     )
@@ -45,12 +48,17 @@ def test_spark_submit_compute_features(spark, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": sys.executable}
     cmd = [
         str(spark_submit),
-        "--master", "local[1]",
+        "--master",
+        "local[1]",
         str(ROOT / "jobs" / "compute_features.py"),
-        "--config", str(cfg_file),
-        "--view", "customer_transaction_features",
-        "--start", "2024-01-01",
-        "--end", "2024-02-15",
+        "--config",
+        str(cfg_file),
+        "--view",
+        "customer_transaction_features",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-02-15",
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
@@ -58,4 +66,9 @@ def test_spark_submit_compute_features(spark, tmp_path: Path) -> None:
     assert result["view"] == "customer_transaction_features" and result["rows_written"] > 0
     table = read_feature_table(spark, store.config.project_root, "customer_transaction_features")
     assert table.count() == result["rows_written"]
-    assert set(table.columns) >= {"customer_id", "feature_timestamp", "total_spent_30d", "created_timestamp"}
+    assert set(table.columns) >= {
+        "customer_id",
+        "feature_timestamp",
+        "total_spent_30d",
+        "created_timestamp",
+    }

@@ -53,7 +53,12 @@ def make_store(spark, root: Path, project: str = "agg") -> FeatureStore:
         path="raw/events",
         timestamp_column="ts",
         created_timestamp_column="created",
-        schema={"customer_id": "string", "region": "int64", "amount": "float64", "category": "string"},
+        schema={
+            "customer_id": "string",
+            "region": "int64",
+            "amount": "float64",
+            "category": "string",
+        },
     )
     view = FeatureView(
         name="f", entities=["customer"], source=src, ttl="30d", cadence="1d", aggregations=AGGS
@@ -62,9 +67,16 @@ def make_store(spark, root: Path, project: str = "agg") -> FeatureStore:
     return store
 
 
-def write_events(spark, store: FeatureStore, rows: list[dict], mode: str = "overwrite", cdf: bool = False) -> None:
-    pdf = pd.DataFrame(rows, columns=["customer_id", "region", "ts", "created", "amount", "category"])
-    schema = "customer_id string, region bigint, ts timestamp, created timestamp, amount double, category string"
+def write_events(
+    spark, store: FeatureStore, rows: list[dict], mode: str = "overwrite", cdf: bool = False
+) -> None:
+    pdf = pd.DataFrame(
+        rows, columns=["customer_id", "region", "ts", "created", "amount", "category"]
+    )
+    schema = (
+        "customer_id string, region bigint, ts timestamp, created timestamp, "
+        "amount double, category string"
+    )
     df = spark.createDataFrame(pdf.astype(object).where(pdf.notna(), None), schema)
     w = df.write.format("delta").mode(mode)
     if cdf:
@@ -112,7 +124,9 @@ def assert_matches(table: pd.DataFrame, events: list[dict], grid: list[datetime]
     checked = 0
     keys = sorted({(e["customer_id"], e["region"]) for e in events})
     for key in keys:
-        rows = table[(table.customer_id == key[0]) & (table.region == key[1])].sort_values("feature_timestamp")
+        rows = table[(table.customer_id == key[0]) & (table.region == key[1])].sort_values(
+            "feature_timestamp"
+        )
         for t in grid:
             ref = reference(events, key, t)
             got_rows = rows[rows.feature_timestamp <= pd.Timestamp(t)]
@@ -125,12 +139,16 @@ def assert_matches(table: pd.DataFrame, events: list[dict], grid: list[datetime]
                 got["recency"] = got["recency"] + elapsed
             for name, want in ref.items():
                 have = got[name]
-                have = None if have is None or (isinstance(have, float) and math.isnan(have)) else have
+                have = (
+                    None if have is None or (isinstance(have, float) and math.isnan(have)) else have
+                )
                 ctx = f"{name} for {key} at {t}: engine {have!r}, reference {want!r}"
                 if want is None:
                     assert have is None, ctx
                 elif isinstance(want, float):
-                    assert have is not None and math.isclose(have, want, rel_tol=1e-9, abs_tol=1e-9), ctx
+                    assert have is not None and math.isclose(
+                        have, want, rel_tol=1e-9, abs_tol=1e-9
+                    ), ctx
                 else:
                     assert have == want, ctx
                 checked += 1
@@ -144,7 +162,12 @@ def to_pandas(df) -> pd.DataFrame:
 
 
 # timestamps on day boundaries, just after, just before, and mid-day
-OFFSETS = [timedelta(0), timedelta(microseconds=1), timedelta(seconds=43_200), DAY - timedelta(microseconds=1)]
+OFFSETS = [
+    timedelta(0),
+    timedelta(microseconds=1),
+    timedelta(seconds=43_200),
+    DAY - timedelta(microseconds=1),
+]
 event = st.fixed_dictionaries(
     {
         "customer_id": st.sampled_from(["a", "b", "c"]),
@@ -192,12 +215,60 @@ def test_backfill_matches_bruteforce(spark, tmp_path_factory, raw) -> None:
 
 def fixed_events() -> list[dict]:
     raw = [
-        {"customer_id": "a", "region": 1, "day": 0, "offset": timedelta(0), "created_s": 0, "amount": 10.5, "category": "x"},
-        {"customer_id": "a", "region": 1, "day": 0, "offset": timedelta(0), "created_s": 2, "amount": 60.0, "category": "y"},
-        {"customer_id": "a", "region": 2, "day": 2, "offset": timedelta(seconds=5), "created_s": 0, "amount": None, "category": "x"},
-        {"customer_id": "b", "region": 1, "day": 1, "offset": DAY - timedelta(microseconds=1), "created_s": 1, "amount": 99.25, "category": None},
-        {"customer_id": "b", "region": 1, "day": 5, "offset": timedelta(0), "created_s": 0, "amount": -3.0, "category": "z"},
-        {"customer_id": "c", "region": 2, "day": 7, "offset": timedelta(seconds=43_200), "created_s": 0, "amount": 1e6, "category": "x"},
+        {
+            "customer_id": "a",
+            "region": 1,
+            "day": 0,
+            "offset": timedelta(0),
+            "created_s": 0,
+            "amount": 10.5,
+            "category": "x",
+        },
+        {
+            "customer_id": "a",
+            "region": 1,
+            "day": 0,
+            "offset": timedelta(0),
+            "created_s": 2,
+            "amount": 60.0,
+            "category": "y",
+        },
+        {
+            "customer_id": "a",
+            "region": 2,
+            "day": 2,
+            "offset": timedelta(seconds=5),
+            "created_s": 0,
+            "amount": None,
+            "category": "x",
+        },
+        {
+            "customer_id": "b",
+            "region": 1,
+            "day": 1,
+            "offset": DAY - timedelta(microseconds=1),
+            "created_s": 1,
+            "amount": 99.25,
+            "category": None,
+        },
+        {
+            "customer_id": "b",
+            "region": 1,
+            "day": 5,
+            "offset": timedelta(0),
+            "created_s": 0,
+            "amount": -3.0,
+            "category": "z",
+        },
+        {
+            "customer_id": "c",
+            "region": 2,
+            "day": 7,
+            "offset": timedelta(seconds=43_200),
+            "created_s": 0,
+            "amount": 1e6,
+            "category": "x",
+        },
     ]
     return realize(raw)
 
@@ -224,12 +295,17 @@ def test_backfill_is_idempotent(spark, lakehouse: Path) -> None:
     write_events(spark, store, fixed_events())
     r1 = store.materialize("f", GRID[0], GRID[-1])
     path = f"{store.config.project_root}/features/f"
-    first = to_pandas(read_feature_table(spark, store.config.project_root, "f")).drop(columns="created_timestamp")
+    first = to_pandas(read_feature_table(spark, store.config.project_root, "f")).drop(
+        columns="created_timestamp"
+    )
     r2 = store.materialize("f", GRID[0], GRID[-1])
-    second = to_pandas(read_feature_table(spark, store.config.project_root, "f")).drop(columns="created_timestamp")
+    second = to_pandas(read_feature_table(spark, store.config.project_root, "f")).drop(
+        columns="created_timestamp"
+    )
     order = ["customer_id", "region", "feature_timestamp"]
     pd.testing.assert_frame_equal(
-        first.sort_values(order).reset_index(drop=True), second.sort_values(order).reset_index(drop=True)
+        first.sort_values(order).reset_index(drop=True),
+        second.sort_values(order).reset_index(drop=True),
     )
     assert r2.table_version == r1.table_version + 1  # one commit per run
     assert r1.rows_written == r2.rows_written == len(second)
@@ -241,7 +317,9 @@ def test_backfill_is_idempotent(spark, lakehouse: Path) -> None:
 
 
 @pytest.mark.parametrize("cdf", [True, False], ids=["change-data-feed", "watermark"])
-def test_incremental_with_late_events_equals_full_backfill(spark, tmp_path: Path, cdf: bool) -> None:
+def test_incremental_with_late_events_equals_full_backfill(
+    spark, tmp_path: Path, cdf: bool
+) -> None:
     events = fixed_events()
     inc = make_store(spark, tmp_path / "inc")
     write_events(spark, inc, events, cdf=cdf)
@@ -250,27 +328,66 @@ def test_incremental_with_late_events_equals_full_backfill(spark, tmp_path: Path
     # new data: one late event (before e1, within the lateness bound), new days, a new entity
     more = realize(
         [
-            {"customer_id": "a", "region": 1, "day": 7, "offset": timedelta(seconds=7), "created_s": 0, "amount": 5.0, "category": "q"},
-            {"customer_id": "b", "region": 1, "day": 9, "offset": timedelta(0), "created_s": 0, "amount": 51.0, "category": "z"},
-            {"customer_id": "d", "region": 1, "day": 10, "offset": timedelta(seconds=1), "created_s": 0, "amount": 2.0, "category": "x"},
+            {
+                "customer_id": "a",
+                "region": 1,
+                "day": 7,
+                "offset": timedelta(seconds=7),
+                "created_s": 0,
+                "amount": 5.0,
+                "category": "q",
+            },
+            {
+                "customer_id": "b",
+                "region": 1,
+                "day": 9,
+                "offset": timedelta(0),
+                "created_s": 0,
+                "amount": 51.0,
+                "category": "z",
+            },
+            {
+                "customer_id": "d",
+                "region": 1,
+                "day": 10,
+                "offset": timedelta(seconds=1),
+                "created_s": 0,
+                "amount": 2.0,
+                "category": "x",
+            },
         ]
     )
     late_beyond = realize(
-        [{"customer_id": "a", "region": 1, "day": 1, "offset": timedelta(0), "created_s": 0, "amount": 7.0, "category": "x"}]
+        [
+            {
+                "customer_id": "a",
+                "region": 1,
+                "day": 1,
+                "offset": timedelta(0),
+                "created_s": 0,
+                "amount": 7.0,
+                "category": "x",
+            }
+        ]
     )
     write_events(spark, inc, more + (late_beyond if cdf else []), mode="append")
     result = inc.materialize_incremental("f", end=GRID[-1], lateness="3d")
     assert result.mode == "incremental" and result.start <= e1
     if cdf:
         assert result.late_events_quarantined == 1
-    got = to_pandas(read_feature_table(spark, inc.config.project_root, "f")).drop(columns="created_timestamp")
+    got = to_pandas(read_feature_table(spark, inc.config.project_root, "f")).drop(
+        columns="created_timestamp"
+    )
 
     full = make_store(spark, tmp_path / "full")
     write_events(spark, full, events + more)
     full.materialize("f", GRID[0], GRID[-1])
-    want = to_pandas(read_feature_table(spark, full.config.project_root, "f")).drop(columns="created_timestamp")
+    want = to_pandas(read_feature_table(spark, full.config.project_root, "f")).drop(
+        columns="created_timestamp"
+    )
     order = ["customer_id", "region", "feature_timestamp"]
     pd.testing.assert_frame_equal(
-        got.sort_values(order).reset_index(drop=True), want.sort_values(order).reset_index(drop=True)
+        got.sort_values(order).reset_index(drop=True),
+        want.sort_values(order).reset_index(drop=True),
     )
     assert assert_matches(got, events + more, GRID) > 0

@@ -46,9 +46,7 @@ def test_yaml_errors_name_file_and_item(tmp_path: Path) -> None:
     f.write_text("views: []\n")
     with pytest.raises(DefinitionError, match=r"unknown top-level section"):
         load_yaml_definitions(f)
-    f.write_text(
-        "feature_views:\n  - {name: v, entities: [c], source: nowhere, features: []}\n"
-    )
+    f.write_text("feature_views:\n  - {name: v, entities: [c], source: nowhere, features: []}\n")
     with pytest.raises(DefinitionError, match=r"unknown source 'nowhere'"):
         load_yaml_definitions(f)
 
