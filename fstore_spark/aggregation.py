@@ -359,27 +359,31 @@ def features_from_tiles(
         if kind in ("min", "max", "last", "lts")
     ]
 
-    # -- contributions at T and retractions at T + w, as one explode per tile -------------
-    elements = []
+    # -- contributions at T (every partial) and retractions at T + w (sums only) -----------
     contrib = [F.col(TILE).alias(T)]
     for inp, kind, wk in sums:
         contrib.append(F.col(inp.partial(kind)).alias(dcol(inp, kind, wk)))
     for inp, kind in nonsum:
         contrib.append(F.col(inp.partial(kind)).alias(inp.partial(kind)))
-    elements.append(F.struct(*contrib))
-    for wi, w in enumerate(spec.windows):
-        retract = [(F.col(TILE) + F.lit(w)).alias(T)]
-        for inp, kind, wk in sums:
-            src = F.col(inp.partial(kind))
-            val = -src if wk == str(wi) else F.lit(None).cast(_sum_type(spec, inp, kind))
-            retract.append(val.alias(dcol(inp, kind, wk)))
-        for inp, kind in nonsum:
-            retract.append(
-                F.lit(None).cast(_nonsum_type(replay, inp, kind)).alias(inp.partial(kind))
-            )
-        elements.append(F.struct(*retract))
-    rows = replay.select(*keys, F.explode(F.array(*elements)).alias("_e")).select(*keys, "_e.*")
-    rows = rows.where(F.col(T) <= F.lit(end_us))
+    rows = replay.select(*keys, *contrib)
+    if spec.windows and any(wk != "L" for _, _, wk in sums):
+        # retraction rows are narrow (only the running-sum columns), built by one explode
+        elements = []
+        for wi, w in enumerate(spec.windows):
+            retract = [(F.col(TILE) + F.lit(w)).alias(T)]
+            for inp, kind, wk in sums:
+                val = (
+                    -F.col(inp.partial(kind))
+                    if wk == str(wi)
+                    else F.lit(None).cast(_sum_type(spec, inp, kind))
+                )
+                retract.append(val.alias(dcol(inp, kind, wk)))
+            elements.append(F.struct(*retract))
+        retractions = replay.select(*keys, F.explode(F.array(*elements)).alias("_e")).select(
+            *keys, "_e.*"
+        )
+        retractions = retractions.where(F.col(T) <= F.lit(end_us))
+        rows = rows.unionByName(retractions, allowMissingColumns=True)
 
     value_cols = [dcol(i, k, w) for i, k, w in sums] + [i.partial(k) for i, k in nonsum]
 
@@ -432,7 +436,9 @@ def features_from_tiles(
     for inp, kind in nonsum:
         name = inp.partial(kind)
         if kind in ("last", "lts"):
-            state[name] = F.max(name).over(running)
+            # tiles are in time order and each holds its own maximum, so the latest non-null
+            # tile value is the running maximum: last(ignorenulls) avoids struct comparisons
+            state[name] = F.last(name, ignorenulls=True).over(running)
         else:
             fn = F.min if kind == "min" else F.max
             state[f"{name}_L"] = fn(name).over(running)
