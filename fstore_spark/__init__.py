@@ -24,10 +24,12 @@ from fstore_spark.errors import (
     FstoreError,
     NotFoundError,
     OnlineStoreError,
+    PointInTimeError,
     SessionError,
 )
 from fstore_spark.session import get_spark
 from fstore_spark.store import FeatureStore
+from fstore_spark.training import export_training_set, temporal_split
 
 __all__ = [
     "__version__",
@@ -46,7 +48,10 @@ __all__ = [
     "FstoreError",
     "NotFoundError",
     "OnlineStoreError",
+    "PointInTimeError",
     "SessionError",
+    "export_training_set",
     "get_spark",
     "load_config",
+    "temporal_split",
 ]

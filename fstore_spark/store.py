@@ -29,12 +29,15 @@ from fstore_spark.definitions import (
     FeatureView,
     ParquetSource,
 )
-from fstore_spark.errors import ConfigError, NotFoundError
+from fstore_spark.errors import ConfigError, NotFoundError, PointInTimeError
 from fstore_spark.registry import Plan, Registry, category_of
 from fstore_spark.repo import load_definitions
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
     from fstore_spark.materialization import MaterializationResult
+    from fstore_spark.training import HistoricalFeatures
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -299,6 +302,104 @@ class FeatureStore:
             end=end,
             lateness=late,
             view_version=entry.version,
+        )
+
+    # ------------------------------------------------------------------ training sets
+
+    def get_historical_features(
+        self,
+        entity_df: Any,
+        features: list[str] | None = None,
+        *,
+        feature_set: str | None = None,
+        timestamp_column: str = "event_timestamp",
+        as_of: dict[str, int | datetime | str] | None = None,
+        full_feature_names: bool = False,
+    ) -> HistoricalFeatures:
+        """Point-in-time correct features for label rows (see :mod:`fstore_spark.asof`).
+
+        Args:
+            entity_df: Spark DataFrame, pandas DataFrame or table name with the join keys and
+                ``timestamp_column``.
+            features: ``view:feature`` / ``view:*`` references; or give ``feature_set``.
+            feature_set: Name of a registered feature set.
+            timestamp_column: Label time column (UTC instants).
+            as_of: Per view, a Delta version or instant of its feature table to read.
+            full_feature_names: Output ``view__feature`` column names.
+
+        Returns:
+            :class:`~fstore_spark.training.HistoricalFeatures` (``.to_spark()`` is lazy).
+        """
+        from fstore_spark.training import get_historical_features
+
+        if (features is None) == (feature_set is None):
+            raise PointInTimeError("give exactly one of features=[...] or feature_set=...")
+        refs = (
+            list(features)
+            if features is not None
+            else list(self.get_feature_set(str(feature_set)).features)
+        )
+        entries = {e.name: e for e in self.registry.list("feature_view")}
+        views = {name: e.obj for name, e in entries.items()}
+        wanted = {r.split(":", 1)[0] for r in refs}
+        keys = {v: self._join_keys(views[v]) for v in wanted if v in views}
+        return get_historical_features(
+            self.spark,
+            self.config.project_root,
+            entity_df,
+            refs,
+            views,
+            keys,
+            timestamp_column=timestamp_column,
+            as_of=as_of,
+            full_feature_names=full_feature_names,
+            view_versions={n: (e.version, e.definition_hash) for n, e in entries.items()},
+        )
+
+    def get_training_features(
+        self,
+        feature_list: list[str],
+        entity_df: Any,
+        timestamp_column: str = "event_timestamp",
+        start_date: datetime | str | None = None,
+        end_date: datetime | str | None = None,
+    ) -> DataFrame:
+        """Seed-style training set: labels with ``start_date <= ts < end_date``, lazily.
+
+        Returns:
+            The training set as a lazy Spark DataFrame.
+        """
+        from pyspark.sql import functions as F
+
+        from fstore_spark.offline_store import to_utc
+        from fstore_spark.training import to_spark_df
+
+        labels = to_spark_df(self.spark, entity_df)
+        ts = F.col(timestamp_column).cast("timestamp")
+        if start_date is not None:
+            labels = labels.where(ts >= F.lit(to_utc(start_date).replace(tzinfo=None)))
+        if end_date is not None:
+            labels = labels.where(ts < F.lit(to_utc(end_date).replace(tzinfo=None)))
+        return self.get_historical_features(
+            labels, feature_list, timestamp_column=timestamp_column
+        ).to_spark()
+
+    def read_view(
+        self,
+        view: str,
+        *,
+        as_of_version: int | None = None,
+        as_of_timestamp: datetime | str | None = None,
+    ) -> DataFrame:
+        """A view's feature table, now or as of a Delta version / instant (lazy)."""
+        from fstore_spark.offline_store import read_feature_table
+
+        return read_feature_table(
+            self.spark,
+            self.config.project_root,
+            view,
+            as_of_version=as_of_version,
+            as_of_timestamp=as_of_timestamp,
         )
 
     def registry_category(self, obj: Any) -> str:

@@ -1,0 +1,343 @@
+"""Training sets: point-in-time correct features for label rows, temporal split, export.
+
+:func:`get_historical_features` resolves feature references against the registry, reads each
+view's Delta feature table (optionally as of a Delta version or timestamp, so an old training
+set can be rebuilt exactly), and attaches features with :func:`fstore_spark.asof.asof_join`,
+one view at a time, each with its own join keys and ttl.
+
+Example::
+
+    ts = store.get_historical_features(
+        entity_df=labels,                       # Spark or pandas DataFrame, or a table name
+        features=["customer_transaction_features:total_spent_30d",
+                  "customer_demographic_features:*"],
+        as_of={"customer_transaction_features": 12},   # pin a Delta version
+    )
+    train, test = temporal_split(ts.to_spark(), test_size=0.2, timestamp_column="event_timestamp")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from fstore_spark.asof import FOUND_TS, asof_join
+from fstore_spark.definitions import FeatureRef, FeatureView, resolve_feature_refs
+from fstore_spark.errors import PointInTimeError
+from fstore_spark.offline_store import (
+    CREATED_TIMESTAMP,
+    FEATURE_TIMESTAMP,
+    feature_table_path,
+    read_feature_table,
+    table_history,
+    to_utc,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = [
+    "HistoricalFeatures",
+    "ViewInput",
+    "export_training_set",
+    "get_historical_features",
+    "temporal_split",
+    "to_spark_df",
+]
+
+_DAY_US = 86_400 * 1_000_000
+
+
+@dataclass(frozen=True)
+class ViewInput:
+    """One feature view as it fed a training set (what lineage records).
+
+    Attributes:
+        view: View name.
+        features: Feature names taken from it, in order.
+        delta_version: Delta version of its feature table that was read.
+        view_version: Registry version of the view's definition.
+        definition_hash: Hash of the view's definition.
+        path: Feature table location.
+    """
+
+    view: str
+    features: tuple[str, ...]
+    delta_version: int | None
+    view_version: int | None
+    definition_hash: str | None
+    path: str
+
+
+@dataclass
+class HistoricalFeatures:
+    """A lazily computed training set and what it was built from.
+
+    Attributes:
+        df: The training set as a lazy Spark DataFrame (label columns, then features).
+        inputs: One :class:`ViewInput` per view.
+        timestamp_column: The label time column.
+        feature_refs: Resolved feature references, in output order.
+    """
+
+    df: DataFrame
+    inputs: list[ViewInput]
+    timestamp_column: str
+    feature_refs: list[FeatureRef] = field(default_factory=list)
+
+    def to_spark(self) -> DataFrame:
+        """The lazy Spark DataFrame."""
+        return self.df
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Collect to pandas — only for small results (the driver holds it all)."""
+        return self.df.toPandas()
+
+    def to_df(self) -> pd.DataFrame:
+        """Alias of :meth:`to_pandas` (Feast's name)."""
+        return self.to_pandas()
+
+
+def to_spark_df(spark: SparkSession, entity_df: Any) -> DataFrame:
+    """Accept a Spark DataFrame, a pandas DataFrame or a table name/path as entity rows."""
+    from pyspark.sql import DataFrame as SparkDF
+
+    if isinstance(entity_df, SparkDF):
+        return entity_df
+    if isinstance(entity_df, str):
+        if "/" in entity_df or entity_df.startswith("file:"):
+            return spark.read.format("delta").load(entity_df)
+        return spark.table(entity_df)
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        pd = None  # type: ignore[assignment]
+    if pd is not None and isinstance(entity_df, pd.DataFrame):
+        pdf = entity_df.copy()
+        for c in pdf.columns:
+            if pd.api.types.is_datetime64_any_dtype(pdf[c]):
+                col = pdf[c]
+                if getattr(col.dt, "tz", None) is not None:
+                    col = col.dt.tz_convert("UTC").dt.tz_localize(None)
+                pdf[c] = col.astype("datetime64[us]")  # Spark has microseconds, not ns
+        return spark.createDataFrame(pdf)
+    raise PointInTimeError(
+        f"entity_df must be a Spark DataFrame, a pandas DataFrame or a table name; got "
+        f"{type(entity_df).__name__}."
+    )
+
+
+def get_historical_features(
+    spark: SparkSession,
+    project_root: str,
+    entity_df: Any,
+    refs: Sequence[str | FeatureRef],
+    views: Mapping[str, FeatureView],
+    join_keys: Mapping[str, list[str]],
+    *,
+    timestamp_column: str = "event_timestamp",
+    as_of: Mapping[str, int | datetime | str] | None = None,
+    full_feature_names: bool = False,
+    view_versions: Mapping[str, tuple[int, str]] | None = None,
+) -> HistoricalFeatures:
+    """Point-in-time correct features for every row of ``entity_df`` (see :mod:`.asof`).
+
+    Args:
+        spark: Session.
+        project_root: Project root in the lakehouse.
+        entity_df: Label rows: join keys of every requested view plus ``timestamp_column``.
+        refs: ``view:feature`` / ``view:*`` references.
+        views: Feature views by name (from the registry).
+        join_keys: Join key columns per view name.
+        timestamp_column: Label time column.
+        as_of: Per view, a Delta version (int) or instant to read the feature table as of.
+        full_feature_names: Name output columns ``view__feature``.
+        view_versions: Per view, (registry version, definition hash), recorded in ``inputs``.
+
+    Returns:
+        The lazy training set with its inputs.
+
+    Raises:
+        PointInTimeError: missing key/time columns, unknown views in ``as_of``.
+        DefinitionError: unknown views or features, name collisions.
+    """
+    resolved = resolve_feature_refs(list(refs), views)
+    labels = to_spark_df(spark, entity_df)
+    if timestamp_column not in labels.columns:
+        raise PointInTimeError(
+            f"entity_df has no timestamp column {timestamp_column!r}; columns: "
+            f"{', '.join(labels.columns)}. Fix: pass timestamp_column=..."
+        )
+    pins = dict(as_of or {})
+    unknown = sorted(set(pins) - {r.view for r in resolved})
+    if unknown:
+        raise PointInTimeError(f"as_of names view(s) {unknown} that are not requested.")
+
+    by_view: dict[str, list[str]] = {}
+    for r in resolved:
+        by_view.setdefault(r.view, []).append(r.feature)
+
+    from pyspark.sql import functions as F
+
+    bounds_row = labels.select(
+        F.min(F.col(timestamp_column).cast("timestamp")).alias("lo"),
+        F.max(F.col(timestamp_column).cast("timestamp")).alias("hi"),
+    ).first()
+    bounds = None
+    if bounds_row is not None and bounds_row["lo"] is not None:
+        bounds = (bounds_row["lo"], bounds_row["hi"])
+
+    out = labels
+    inputs: list[ViewInput] = []
+    output_names: list[str] = []
+    for view_name, feats in by_view.items():
+        view = views[view_name]
+        keys = list(join_keys[view_name])
+        missing = [k for k in keys if k not in labels.columns]
+        if missing:
+            raise PointInTimeError(
+                f"entity_df lacks join key(s) {missing} of feature view {view_name!r}; it has "
+                f"{', '.join(labels.columns)}."
+            )
+        pin = pins.get(view_name)
+        version = pin if isinstance(pin, int) else None
+        stamp = None if pin is None or isinstance(pin, int) else pin
+        table = read_feature_table(
+            spark, project_root, view, as_of_version=version, as_of_timestamp=stamp
+        )
+        delta_version = (
+            version
+            if version is not None
+            else _resolve_version(spark, project_root, view_name, stamp)
+        )
+        names = {f: f"{view_name}__{f}" if full_feature_names else f for f in feats}
+        renamed = table.select(
+            *keys,
+            FEATURE_TIMESTAMP,
+            CREATED_TIMESTAMP,
+            *[F.col(f).alias(names[f]) for f in feats],
+        )
+        joined = asof_join(
+            out,
+            renamed,
+            keys=keys,
+            label_ts=timestamp_column,
+            feature_ts=FEATURE_TIMESTAMP,
+            value_columns=[names[f] for f in feats],
+            ttl=view.ttl,
+            created_ts=CREATED_TIMESTAMP,
+            keep_feature_ts=True,
+            prune_bounds=bounds,
+        )
+        joined = _post_process(joined, view, feats, names, timestamp_column)
+        out = joined
+        output_names += [names[f] for f in feats]
+        reg = (view_versions or {}).get(view_name)
+        inputs.append(
+            ViewInput(
+                view=view_name,
+                features=tuple(feats),
+                delta_version=delta_version,
+                view_version=None if reg is None else reg[0],
+                definition_hash=None if reg is None else reg[1],
+                path=feature_table_path(project_root, view_name),
+            )
+        )
+    return HistoricalFeatures(
+        df=out, inputs=inputs, timestamp_column=timestamp_column, feature_refs=resolved
+    )
+
+
+def _post_process(
+    df: DataFrame, view: FeatureView, feats: list[str], names: Mapping[str, str], ts_col: str
+) -> DataFrame:
+    """Recency made exact at the label time, per-feature defaults, drop the matched time."""
+    from pyspark.sql import functions as F
+
+    recency = {a.name for a in view.aggregations if a.function == "recency"}
+    defaults = {f.name: f.default for f in view.features if f.default is not None}
+    for f in feats:
+        col = names[f]
+        if f in recency:
+            elapsed = (
+                F.unix_micros(F.col(ts_col).cast("timestamp")) - F.unix_micros(F.col(FOUND_TS))
+            ).cast("double") / F.lit(float(_DAY_US))
+            df = df.withColumn(col, F.col(col) + elapsed)
+        if f in defaults:
+            df = df.withColumn(col, F.coalesce(F.col(col), F.lit(defaults[f])))
+    return df.drop(FOUND_TS)
+
+
+def _resolve_version(
+    spark: SparkSession, project_root: str, view: str, stamp: datetime | str | None
+) -> int | None:
+    """The Delta version that a read (now, or as of an instant) sees."""
+    hist = table_history(spark, feature_table_path(project_root, view))
+    if not hist:
+        return None
+    if stamp is None:
+        return int(hist[0]["version"])
+    at = to_utc(stamp)
+    for h in hist:  # newest first
+        ts = h["timestamp"]
+        if ts is not None and to_utc(ts) <= at:
+            return int(h["version"])
+    return None
+
+
+def temporal_split(df: Any, test_size: float, timestamp_column: str) -> tuple[Any, Any]:
+    """Split by time: the latest ``test_size`` fraction of rows is the test set.
+
+    Rows with the same timestamp always land on the same side, so no instant is in both
+    (no shuffling across time). Works on a Spark DataFrame (lazy; one approximate-quantile
+    pass, relative error 1e-4) or a pandas DataFrame (exact).
+
+    Returns:
+        ``(train, test)`` with every train timestamp < every test timestamp.
+
+    Raises:
+        PointInTimeError: ``test_size`` outside (0, 1) or missing column.
+    """
+    if not 0 < test_size < 1:
+        raise PointInTimeError(f"test_size must be between 0 and 1, got {test_size}.")
+    if timestamp_column not in df.columns:
+        raise PointInTimeError(f"no column {timestamp_column!r} to split on.")
+    try:
+        import pandas as pd
+
+        if isinstance(df, pd.DataFrame):
+            ts = pd.to_datetime(df[timestamp_column])
+            cutoff = ts.sort_values().iloc[int(len(ts) * (1 - test_size))] if len(ts) else None
+            if cutoff is None:
+                return df, df.iloc[0:0]
+            return df[ts < cutoff], df[ts >= cutoff]
+    except ImportError:  # pragma: no cover
+        pass
+    from pyspark.sql import functions as F
+
+    micros = F.unix_micros(F.col(timestamp_column).cast("timestamp")).cast("double")
+    q = df.select(micros.alias("_fs_us")).approxQuantile("_fs_us", [1 - test_size], 1e-4)
+    if not q:
+        return df, df.limit(0)
+    bound = F.timestamp_micros(F.lit(int(q[0])))
+    col = F.col(timestamp_column).cast("timestamp")
+    return df.where(col < bound), df.where(col >= bound)
+
+
+def export_training_set(
+    df: DataFrame, path: str | os.PathLike[str], format: str = "parquet"
+) -> str:
+    """Write a training set to ``path`` as parquet or Delta (overwrite); return the path.
+
+    Raises:
+        PointInTimeError: unsupported format.
+    """
+    if format not in ("parquet", "delta"):
+        raise PointInTimeError(f"export format must be 'parquet' or 'delta', got {format!r}.")
+    target = str(path)
+    df.write.format(format).mode("overwrite").save(target)
+    return target
