@@ -259,3 +259,90 @@ def test_temporal_split_and_export(spark, tmp_path: Path) -> None:
     assert spark.read.parquet(path).count() == stest.count()
     with pytest.raises(PointInTimeError):
         temporal_split(pdf, 1.5, "ts")
+
+
+def test_two_views_with_different_keys_match_merge_asof(spark, lakehouse: Path) -> None:
+    """One request, two views: one keyed by customer, one by a composite (city, region) key."""
+    import random
+
+    rnd = random.Random(7)
+    store = FeatureStore(config=FeatureStoreConfig.for_local(lakehouse, project="two"), spark=spark)
+    cust = Entity(name="customer", join_keys=["customer_id"])
+    place = Entity(name="place", join_keys={"city": "string", "region": "int64"})
+    v1 = FeatureView(
+        name="spend",
+        entities=["customer"],
+        ttl="5h",
+        source=DeltaSource(name="s1", path="raw/s1", timestamp_column="ts"),
+        features=[Field(name="amount", dtype="float64")],
+    )
+    v2 = FeatureView(
+        name="weather",
+        entities=["place"],
+        ttl=None,
+        source=DeltaSource(name="s2", path="raw/s2", timestamp_column="ts"),
+        features=[Field(name="temp", dtype="float64")],
+    )
+    store.apply([cust, place, v1, v2])
+    s1 = [
+        (rnd.choice("abc"), T0 + timedelta(hours=rnd.randint(0, 20)), float(rnd.randint(0, 9)))
+        for _ in range(40)
+    ]
+    s2 = [
+        (
+            rnd.choice(["x", "y"]),
+            rnd.choice([1, 2]),
+            T0 + timedelta(hours=rnd.randint(0, 20)),
+            float(rnd.randint(0, 9)),
+        )
+        for _ in range(40)
+    ]
+    # one row per key and time (a source with two rows at one instant is ambiguous)
+    s1 = list({(k, t): (k, t, v) for k, t, v in s1}.values())
+    s2 = list({(c, r, t): (c, r, t, v) for c, r, t, v in s2}.values())
+    spark.createDataFrame(s1, "customer_id string, ts timestamp, amount double").write.format(
+        "delta"
+    ).save(store.table_path("raw/s1"))
+    spark.createDataFrame(s2, "city string, region bigint, ts timestamp, temp double").write.format(
+        "delta"
+    ).save(store.table_path("raw/s2"))
+    for v in ("spend", "weather"):
+        store.materialize(v, T0 - timedelta(days=1), T0 + timedelta(days=2))
+    labels = pd.DataFrame(
+        [
+            {
+                "customer_id": rnd.choice(["a", "b", "c", None]),
+                "city": rnd.choice(["x", "y"]),
+                "region": rnd.choice([1, 2]),
+                "event_timestamp": T0 + timedelta(hours=rnd.randint(-2, 24)),
+            }
+            for _ in range(60)
+        ]
+    )
+    got = store.get_historical_features(labels, ["spend:amount", "weather:temp"]).to_pandas()
+    assert len(got) == len(labels)
+    f1 = pd.DataFrame(s1, columns=["customer_id", "ts", "amount"]).assign(created=T0)
+    f2 = pd.DataFrame(s2, columns=["city", "region", "ts", "temp"]).assign(created=T0)
+    lab = labels.rename(columns={"event_timestamp": "label_ts"})
+    want_amount = reference(lab, f1, ["customer_id"], "amount", timedelta(hours=5))
+    want_temp = reference(lab, f2, ["city", "region"], "temp", None)
+
+    def key(r):
+        return (
+            str(r["customer_id"]),
+            r["city"],
+            r["region"],
+            str(pd.Timestamp(r["event_timestamp"])),
+        )
+
+    def norm(v):
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+    want = sorted(
+        (*key(r), str(norm(a)), str(norm(t)))
+        for r, a, t in zip(labels.to_dict("records"), want_amount, want_temp, strict=True)
+    )
+    have = sorted(
+        (*key(r), str(norm(r["amount"])), str(norm(r["temp"]))) for r in got.to_dict("records")
+    )
+    assert have == want
