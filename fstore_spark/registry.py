@@ -241,27 +241,10 @@ def _user() -> str:
 
 
 def _conflict_types() -> tuple[type[BaseException], ...]:
-    from delta.exceptions import (
-        ConcurrentAppendException,
-        ConcurrentDeleteDeleteException,
-        ConcurrentDeleteReadException,
-        ConcurrentTransactionException,
-        ConcurrentWriteException,
-        DeltaConcurrentModificationException,
-        MetadataChangedException,
-        ProtocolChangedException,
-    )
+    """Delta's commit-conflict exception classes (retried by type, never by message)."""
+    import delta.exceptions as dx
 
-    return (
-        ConcurrentAppendException,
-        ConcurrentDeleteDeleteException,
-        ConcurrentDeleteReadException,
-        ConcurrentTransactionException,
-        ConcurrentWriteException,
-        DeltaConcurrentModificationException,
-        MetadataChangedException,
-        ProtocolChangedException,
-    )
+    return tuple(getattr(dx, name) for name in dx.__all__)
 
 
 class _Stale(Exception):

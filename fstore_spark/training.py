@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 _DAY_US = 86_400 * 1_000_000
+_FEW_KEYS = 50_000  # label keys up to which feature rows are semi-joined (broadcast) first
 
 
 @dataclass(frozen=True)
@@ -183,13 +184,29 @@ def get_historical_features(
 
     from pyspark.sql import functions as F
 
+    # one pass over the labels: time bounds (literal pruning of every feature table) and a
+    # rough count of distinct keys per view (few keys -> broadcast semi join of feature rows)
+    key_sets = {v: list(join_keys[v]) for v in by_view}
+    for v, ks in key_sets.items():
+        missing = [k for k in ks if k not in labels.columns]
+        if missing:
+            raise PointInTimeError(
+                f"entity_df lacks join key(s) {missing} of feature view {v!r}; it has "
+                f"{', '.join(labels.columns)}."
+            )
     bounds_row = labels.select(
         F.min(F.col(timestamp_column).cast("timestamp")).alias("lo"),
         F.max(F.col(timestamp_column).cast("timestamp")).alias("hi"),
+        *[
+            F.approx_count_distinct(F.struct(*ks)).alias(f"n_{i}")
+            for i, ks in enumerate(key_sets.values())
+        ],
     ).first()
     bounds = None
+    few: dict[str, bool] = {}
     if bounds_row is not None and bounds_row["lo"] is not None:
         bounds = (bounds_row["lo"], bounds_row["hi"])
+        few = {v: bounds_row[f"n_{i}"] <= _FEW_KEYS for i, v in enumerate(key_sets)}
 
     out = labels
     inputs: list[ViewInput] = []
@@ -232,6 +249,7 @@ def get_historical_features(
             created_ts=CREATED_TIMESTAMP,
             keep_feature_ts=True,
             prune_bounds=bounds,
+            few_label_keys=few.get(view_name, False),
         )
         joined = _post_process(joined, view, feats, names, timestamp_column)
         out = joined

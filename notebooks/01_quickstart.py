@@ -99,6 +99,37 @@ for view in store.list_feature_views():
 
 # COMMAND ----------
 
+# MAGIC %md ## 4. Materialize the features (every run is a Delta commit) and build a training set
+
+# COMMAND ----------
+
+from datetime import timedelta
+
+import pandas as pd
+
+from fstore_spark import temporal_split
+
+end = start + timedelta(days=91)
+for view in ("customer_transaction_features", "customer_demographic_features"):
+    result = store.materialize(view, start, end)
+    print(f"  {view}: {result.rows_written:,} rows, Delta version {result.table_version}")
+
+labels = pd.DataFrame(
+    {
+        "customer_id": [f"customer_{i}" for i in range(0, 500, 5)],
+        "event_timestamp": pd.to_datetime([start + timedelta(days=30 + i % 60) for i in range(100)], utc=True),
+        "churned": [i % 2 for i in range(100)],
+    }
+)
+training = store.get_historical_features(labels, feature_set="churn_features_v1")
+train, test = temporal_split(training.to_spark(), 0.2, "event_timestamp")
+print(f"training set: {train.count()} train rows, {test.count()} test rows; inputs:")
+for inp in training.inputs:
+    print(f"  {inp.view} v{inp.view_version} @ Delta version {inp.delta_version}: {', '.join(inp.features)}")
+print(training.to_pandas().head(3).to_string())
+
+# COMMAND ----------
+
 print("quickstart done.")
 print(f"  Delta tables under: {cfg.project_root}")
 print(f"  MLflow tracking:    {cfg.tracking_uri}")
