@@ -1,6 +1,6 @@
 """Run every benchmark at one scale, one after the other (never two Spark jobs at once).
 
-    .venv/bin/python bench/run_all.py --scale S
+.venv/bin/python bench/run_all.py --scale S
 """
 
 from __future__ import annotations

@@ -83,17 +83,26 @@ demographics_path = f"{cfg.project_root}/raw/customer_demographics"
     .select(
         F.concat(F.lit("customer_"), F.col("id").cast("string")).alias("customer_id"),
         (18 + F.col("id") % 60).alias("age"),
-        F.element_at(F.array(*[F.lit(c) for c in ["Recife", "Lisboa", "Porto"]]), (F.col("id") % 3 + 1).cast("int")).alias("city"),
-        F.date_add(F.lit("2020-01-01").cast("date"), (F.col("id") * 3).cast("int")).alias("signup_date"),
+        F.element_at(
+            F.array(*[F.lit(c) for c in ["Recife", "Lisboa", "Porto"]]),
+            (F.col("id") % 3 + 1).cast("int"),
+        ).alias("city"),
+        F.date_add(F.lit("2020-01-01").cast("date"), (F.col("id") * 3).cast("int")).alias(
+            "signup_date"
+        ),
         F.lit(start).cast("timestamp").alias("event_timestamp"),
     )
-    .write.format("delta").mode("overwrite").save(demographics_path)
+    .write.format("delta")
+    .mode("overwrite")
+    .save(demographics_path)
 )
 
 store = FeatureStore(config=cfg, spark=spark)
 print(store.plan())
 store.apply()
-print(f"registry (a Delta table with history): {cfg.registry_path}, version {store.registry.version()}")
+print(
+    f"registry (a Delta table with history): {cfg.registry_path}, version {store.registry.version()}"
+)
 for view in store.list_feature_views():
     print(f"  view {view.name}: {', '.join(view.feature_names)}")
 
@@ -117,7 +126,9 @@ for view in ("customer_transaction_features", "customer_demographic_features"):
 labels = pd.DataFrame(
     {
         "customer_id": [f"customer_{i}" for i in range(0, 500, 5)],
-        "event_timestamp": pd.to_datetime([start + timedelta(days=30 + i % 60) for i in range(100)], utc=True),
+        "event_timestamp": pd.to_datetime(
+            [start + timedelta(days=30 + i % 60) for i in range(100)], utc=True
+        ),
         "churned": [i % 2 for i in range(100)],
     }
 )
@@ -125,7 +136,9 @@ training = store.get_historical_features(labels, feature_set="churn_features_v1"
 train, test = temporal_split(training.to_spark(), 0.2, "event_timestamp")
 print(f"training set: {train.count()} train rows, {test.count()} test rows; inputs:")
 for inp in training.inputs:
-    print(f"  {inp.view} v{inp.view_version} @ Delta version {inp.delta_version}: {', '.join(inp.features)}")
+    print(
+        f"  {inp.view} v{inp.view_version} @ Delta version {inp.delta_version}: {', '.join(inp.features)}"
+    )
 print(training.to_pandas().head(3).to_string())
 
 # COMMAND ----------
