@@ -213,13 +213,7 @@ def get_historical_features(
     output_names: list[str] = []
     for view_name, feats in by_view.items():
         view = views[view_name]
-        keys = list(join_keys[view_name])
-        missing = [k for k in keys if k not in labels.columns]
-        if missing:
-            raise PointInTimeError(
-                f"entity_df lacks join key(s) {missing} of feature view {view_name!r}; it has "
-                f"{', '.join(labels.columns)}."
-            )
+        keys = key_sets[view_name]
         pin = pins.get(view_name)
         version = pin if isinstance(pin, int) else None
         stamp = None if pin is None or isinstance(pin, int) else pin
