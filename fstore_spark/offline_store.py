@@ -205,12 +205,3 @@ def last_run_metadata(spark: SparkSession, path: str) -> dict[str, Any] | None:
         if isinstance(meta, dict) and meta.get("fstore_run"):
             return {**meta, "table_version": h["version"]}
     return None
-
-
-def check_columns(df: DataFrame, columns: list[str], what: str) -> None:
-    """Raise a clear error when columns are missing from a DataFrame."""
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise MaterializationError(
-            f"{what}: missing column(s) {missing}; available: {', '.join(df.columns)}."
-        )

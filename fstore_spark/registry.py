@@ -230,7 +230,8 @@ class Plan:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=(datetime.now(UTC).microsecond // 1000) * 1000)
+    now = datetime.now(UTC)  # milliseconds: what Delta's timestamps keep round-trip exactly
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _user() -> str:
@@ -423,14 +424,6 @@ class Registry:
                 "change": "remove" if r["_change_type"] == "delete" else "upsert",
             }
             for r in rows
-        ]
-
-    def objects(self, *, as_of_version: int | None = None) -> _list[Any]:
-        """The live definition objects (entities, sources, views, feature sets)."""
-        return [
-            e.obj
-            for e in self.list(as_of_version=as_of_version)
-            if e.category in _DEFINITION_CATEGORIES
         ]
 
     # ------------------------------------------------------------------ planning

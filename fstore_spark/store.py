@@ -30,7 +30,7 @@ from fstore_spark.definitions import (
     ParquetSource,
 )
 from fstore_spark.errors import ConfigError, NotFoundError, PointInTimeError
-from fstore_spark.registry import Plan, Registry, category_of
+from fstore_spark.registry import Plan, Registry
 from fstore_spark.repo import load_definitions
 
 if TYPE_CHECKING:
@@ -401,10 +401,6 @@ class FeatureStore:
             as_of_version=as_of_version,
             as_of_timestamp=as_of_timestamp,
         )
-
-    def registry_category(self, obj: Any) -> str:
-        """The registry category of a definition object."""
-        return category_of(obj)
 
 
 def _iso(ts: datetime | None) -> str | None:

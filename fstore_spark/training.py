@@ -113,11 +113,9 @@ def to_spark_df(spark: SparkSession, entity_df: Any) -> DataFrame:
         if "/" in entity_df or entity_df.startswith("file:"):
             return spark.read.format("delta").load(entity_df)
         return spark.table(entity_df)
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover
-        pd = None  # type: ignore[assignment]
-    if pd is not None and isinstance(entity_df, pd.DataFrame):
+    import pandas as pd
+
+    if isinstance(entity_df, pd.DataFrame):
         pdf = entity_df.copy()
         for c in pdf.columns:
             if pd.api.types.is_datetime64_any_dtype(pdf[c]):
@@ -318,17 +316,14 @@ def temporal_split(df: Any, test_size: float, timestamp_column: str) -> tuple[An
         raise PointInTimeError(f"test_size must be between 0 and 1, got {test_size}.")
     if timestamp_column not in df.columns:
         raise PointInTimeError(f"no column {timestamp_column!r} to split on.")
-    try:
-        import pandas as pd
+    import pandas as pd
 
-        if isinstance(df, pd.DataFrame):
-            ts = pd.to_datetime(df[timestamp_column])
-            cutoff = ts.sort_values().iloc[int(len(ts) * (1 - test_size))] if len(ts) else None
-            if cutoff is None:
-                return df, df.iloc[0:0]
-            return df[ts < cutoff], df[ts >= cutoff]
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(df, pd.DataFrame):
+        ts = pd.to_datetime(df[timestamp_column])
+        if not len(ts):
+            return df, df.iloc[0:0]
+        cutoff = ts.sort_values().iloc[int(len(ts) * (1 - test_size))]
+        return df[ts < cutoff], df[ts >= cutoff]
     from pyspark.sql import functions as F
 
     micros = F.unix_micros(F.col(timestamp_column).cast("timestamp")).cast("double")
