@@ -366,8 +366,10 @@ def features_from_tiles(
     for inp, kind in nonsum:
         contrib.append(F.col(inp.partial(kind)).alias(inp.partial(kind)))
     rows = replay.select(*keys, *contrib)
-    if spec.windows and any(wk != "L" for _, _, wk in sums):
-        # retraction rows are narrow (only the running-sum columns), built by one explode
+    if spec.windows:
+        # one row per tile and window at T + w: it retracts the running sums and, even when a
+        # window has no sums (only min/max/last/recency), marks the instant its value changes.
+        # Retraction rows are narrow (only the running-sum columns), built by one explode
         elements = []
         for wi, w in enumerate(spec.windows):
             retract = [(F.col(TILE) + F.lit(w)).alias(T)]
@@ -441,8 +443,16 @@ def features_from_tiles(
             state[name] = F.last(name, ignorenulls=True).over(running)
         else:
             fn = F.min if kind == "min" else F.max
-            state[f"{name}_L"] = fn(name).over(running)
+            used = {
+                spec.wkey(a)
+                for a in spec.view.aggregations
+                if a.function == kind and spec.input_of[a.name].i == inp.i
+            }
+            if "L" in used:
+                state[f"{name}_L"] = fn(name).over(running)
             for wi, w in enumerate(spec.windows):
+                if str(wi) not in used:
+                    continue  # a sliding frame costs O(window) per row: only the ones asked for
                 # tiles T with t - w < T <= t; tile ends are multiples of the cadence
                 frame = Window.partitionBy(*keys).orderBy(T).rangeBetween(-(w - spec.cadence_us), 0)
                 state[f"{name}_{wi}"] = fn(name).over(frame)
@@ -460,10 +470,6 @@ def _sum_type(spec: _Spec, inp: _Input, kind: str) -> str:
         return "double"
     dtype = spec.input_dtypes.get(inp.column, "int64")
     return "bigint" if dtype in ("int32", "int64") else "double"
-
-
-def _nonsum_type(tiles: DataFrame, inp: _Input, kind: str) -> Any:
-    return tiles.schema[inp.partial(kind)].dataType
 
 
 def _distinct_deltas(

@@ -391,3 +391,52 @@ def test_incremental_with_late_events_equals_full_backfill(
         want.sort_values(order).reset_index(drop=True),
     )
     assert assert_matches(got, events + more, GRID) > 0
+
+
+def test_window_with_only_min_max_emits_exit_rows(spark, lakehouse: Path) -> None:
+    """A window used only by max (no sums) still gets a row when its events leave it."""
+    store = FeatureStore(config=FeatureStoreConfig.for_local(lakehouse, project="mm"), spark=spark)
+    src = DeltaSource(
+        name="events", path="raw/events", timestamp_column="ts", created_timestamp_column="created"
+    )
+    view = FeatureView(
+        name="f",
+        entities=["customer"],
+        source=src,
+        cadence="1d",
+        aggregations=[
+            Aggregation(column="amount", function="max", window="2d", name="max_2d"),
+            Aggregation(column="*", function="count", name="n_life"),
+        ],
+    )
+    store.apply(
+        [Entity(name="customer", join_keys={"customer_id": "string", "region": "int64"}), view]
+    )
+    events = fixed_events()
+    write_events(spark, store, events)
+    store.materialize("f", GRID[0], GRID[-1])
+    table = to_pandas(read_feature_table(spark, store.config.project_root, "f"))
+    for key in sorted({(e["customer_id"], e["region"]) for e in events}):
+        rows = table[(table.customer_id == key[0]) & (table.region == key[1])].sort_values(
+            "feature_timestamp"
+        )
+        for t in GRID:
+            ref = reference(events, key, t)
+            prior = rows[rows.feature_timestamp <= pd.Timestamp(t)]
+            if prior.empty:
+                assert ref["count_2d"] == 0 and ref["recency"] is None
+                continue
+            got = prior.iloc[-1]
+            want_max = [
+                e["amount"]
+                for e in events
+                if (e["customer_id"], e["region"]) == key
+                and t - 2 * DAY < e["ts"] <= t
+                and e["amount"] is not None
+            ]
+            assert (None if pd.isna(got["max_2d"]) else got["max_2d"]) == (
+                max(want_max) if want_max else None
+            ), (key, t)
+            assert got["n_life"] == len(
+                [e for e in events if (e["customer_id"], e["region"]) == key and e["ts"] <= t]
+            )
