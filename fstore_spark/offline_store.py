@@ -34,6 +34,8 @@ __all__ = [
     "source_version",
     "read_feature_table",
     "table_history",
+    "table_version",
+    "table_version_at",
     "last_run_metadata",
     "to_utc",
 ]
@@ -196,6 +198,26 @@ def table_history(spark: SparkSession, path: str) -> list[dict[str, Any]]:
             }
         )
     return sorted(out, key=lambda h: -h["version"])
+
+
+def table_version(spark: SparkSession, path: str) -> int | None:
+    """Current Delta version of the table at ``path`` (``None`` if there is no table)."""
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
+    return None if row is None else int(row["version"])
+
+
+def table_version_at(spark: SparkSession, path: str, at: datetime | str) -> int | None:
+    """The Delta version a read as of instant ``at`` sees (``None``: no table or none yet)."""
+    when = to_utc(at)
+    for h in table_history(spark, path):  # newest first
+        ts = h["timestamp"]
+        if ts is not None and to_utc(ts) <= when:
+            return int(h["version"])
+    return None
 
 
 def last_run_metadata(spark: SparkSession, path: str) -> dict[str, Any] | None:

@@ -15,7 +15,9 @@ and last updated, and who applied it. Because the table is a Delta table:
   :class:`~fstore_spark.errors.RegistryError` if it still cannot commit. Nothing is silently lost.
 
 Categories: ``entity``, ``data_source`` (Delta and parquet sources share one name space),
-``feature_view``, ``feature_set``, ``online_serving`` (serving settings of a feature set).
+``feature_view``, ``feature_set``, ``online_serving`` (serving settings of a feature set),
+``feature_set_pins`` (the Delta versions a feature set version reads; written in the same commit
+as the feature set version it belongs to).
 
 Validation runs on the whole resulting catalog *before* any write: an apply that would leave a
 view referring to an unknown entity, or a feature set to an unknown feature, writes nothing.
@@ -67,13 +69,16 @@ __all__ = [
     "category_of",
 ]
 
-Category = Literal["entity", "data_source", "feature_view", "feature_set", "online_serving"]
+Category = Literal[
+    "entity", "data_source", "feature_view", "feature_set", "online_serving", "feature_set_pins"
+]
 CATEGORIES: tuple[Category, ...] = (
     "entity",
     "data_source",
     "feature_view",
     "feature_set",
     "online_serving",
+    "feature_set_pins",
 )
 _DEFINITION_CATEGORIES = ("entity", "data_source", "feature_view", "feature_set")
 

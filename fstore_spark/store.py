@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
     from fstore_spark.materialization import MaterializationResult
     from fstore_spark.training import HistoricalFeatures
+    from fstore_spark.versioning import FeatureSetVersion, VersionDiff
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -315,23 +317,30 @@ class FeatureStore:
         timestamp_column: str = "event_timestamp",
         as_of: dict[str, int | datetime | str] | None = None,
         full_feature_names: bool = False,
+        log_to_mlflow: bool | None = None,
     ) -> HistoricalFeatures:
         """Point-in-time correct features for label rows (see :mod:`fstore_spark.asof`).
 
+        Reads each view's latest feature table (or the versions in ``as_of``). To read the
+        versions a feature set version was pinned to, use :meth:`get_training_set`.
+
         Args:
-            entity_df: Spark DataFrame, pandas DataFrame or table name with the join keys and
-                ``timestamp_column``.
+            entity_df: Spark DataFrame, pandas DataFrame, or a Delta table name/path with the
+                join keys and ``timestamp_column`` (a table is read at its current version, which
+                lineage records).
             features: ``view:feature`` / ``view:*`` references; or give ``feature_set``.
-            feature_set: Name of a registered feature set.
+            feature_set: Name of a registered feature set (its features, latest data).
             timestamp_column: Label time column (UTC instants).
             as_of: Per view, a Delta version or instant of its feature table to read.
             full_feature_names: Output ``view__feature`` column names.
+            log_to_mlflow: Log lineage (dataset inputs, tags, ``feature_spec.yaml``) to MLflow;
+                default: when an MLflow run is active. ``True`` without an active run starts one
+                in the configured experiment and leaves it active (end it with
+                ``mlflow.end_run()``). See :mod:`fstore_spark.lineage`.
 
         Returns:
             :class:`~fstore_spark.training.HistoricalFeatures` (``.to_spark()`` is lazy).
         """
-        from fstore_spark.training import get_historical_features
-
         if (features is None) == (feature_set is None):
             raise PointInTimeError("give exactly one of features=[...] or feature_set=...")
         refs = (
@@ -339,22 +348,121 @@ class FeatureStore:
             if features is not None
             else list(self.get_feature_set(str(feature_set)).features)
         )
-        entries = {e.name: e for e in self.registry.list("feature_view")}
-        views = {name: e.obj for name, e in entries.items()}
+        return self._historical(
+            entity_df,
+            refs,
+            timestamp_column=timestamp_column,
+            as_of=as_of,
+            full_feature_names=full_feature_names,
+            log_to_mlflow=log_to_mlflow,
+            feature_set=None if feature_set is None else (str(feature_set), None),
+        )
+
+    def _historical(
+        self,
+        entity_df: Any,
+        refs: list[str],
+        *,
+        timestamp_column: str,
+        as_of: Mapping[str, int | datetime | str] | None,
+        full_feature_names: bool,
+        log_to_mlflow: bool | None,
+        feature_set: tuple[str, int | None] | None = None,
+        registry_version: int | None = None,
+        fingerprint_output: bool = True,
+    ) -> HistoricalFeatures:
+        """Build a training set from definitions as of ``registry_version`` (default: now)."""
+        from fstore_spark.training import get_historical_features, to_spark_df
+
+        reg_version = self.registry.version() if registry_version is None else registry_version
+        entries = self.registry.list(as_of_version=registry_version)
+        views = {e.name: e.obj for e in entries if e.category == "feature_view"}
+        entities = {e.name: e.obj for e in entries if e.category == "entity"}
         wanted = {r.split(":", 1)[0] for r in refs}
-        keys = {v: self._join_keys(views[v]) for v in wanted if v in views}
-        return get_historical_features(
+        keys = {v: _keys_of(views[v], entities) for v in wanted if v in views}
+        labels, entity_source = self._entity_rows(entity_df)
+        labels = to_spark_df(self.spark, labels)  # once: a pandas frame is converted one time
+        ts = get_historical_features(
             self.spark,
             self.config.project_root,
-            entity_df,
+            labels,
             refs,
             views,
             keys,
             timestamp_column=timestamp_column,
             as_of=as_of,
             full_feature_names=full_feature_names,
-            view_versions={n: (e.version, e.definition_hash) for n, e in entries.items()},
+            view_versions={
+                e.name: (e.version, e.definition_hash)
+                for e in entries
+                if e.category == "feature_view"
+            },
         )
+        ts.registry_version = reg_version
+        ts.entity_source = entity_source
+        if feature_set is not None:
+            ts.feature_set, ts.feature_set_version = feature_set
+        if _should_log(log_to_mlflow):
+            self._log_lineage(ts, labels, fingerprint_output=fingerprint_output)
+        return ts
+
+    def _entity_rows(self, entity_df: Any) -> tuple[Any, dict[str, Any] | None]:
+        """Label rows; a Delta table given by name/path is pinned to its current version."""
+        if not isinstance(entity_df, str):
+            return entity_df, None
+        from delta.tables import DeltaTable
+
+        is_path = "/" in entity_df or entity_df.startswith("file:")
+        try:
+            table = (
+                DeltaTable.forPath(self.spark, entity_df)
+                if is_path
+                else DeltaTable.forName(self.spark, entity_df)
+            )
+            row = table.history(1).select("version").first()
+        except Exception:  # not a Delta table (a view, a parquet table): read it as is
+            return entity_df, None
+        if row is None:
+            return entity_df, None
+        version = int(row["version"])
+        reader = self.spark.read.format("delta").option("versionAsOf", version)
+        labels = reader.load(entity_df) if is_path else reader.table(entity_df)
+        key = "path" if is_path else "table"
+        return labels, {"format": "delta", key: entity_df, "version": version}
+
+    def _log_lineage(
+        self, ts: HistoricalFeatures, labels: Any, *, fingerprint_output: bool
+    ) -> None:
+        import mlflow
+
+        from fstore_spark.lineage import FeatureSpec, log_training_set, snapshot_entity_df
+        from fstore_spark.training import dataframe_fingerprint
+
+        if ts.entity_source is None and ts.entity_fingerprint is not None:
+            ts.entity_source = snapshot_entity_df(
+                self.spark, self.config.project_root, labels, ts.entity_fingerprint
+            )
+        output = dataframe_fingerprint(ts.df) if fingerprint_output else None
+        spec = FeatureSpec.from_training_set(ts, self.project, output=output)
+        if mlflow.active_run() is None:
+            self._start_mlflow_run()
+        ts.mlflow_run_id = log_training_set(self.spark, self.config.project_root, spec)
+
+    def _tracking_uri(self) -> str:
+        from fstore_spark.lineage import tracking_uri
+
+        return tracking_uri(self.config.mlflow.tracking_uri, self.config.tracking_uri)
+
+    def _start_mlflow_run(self) -> None:
+        """Start a run in the configured experiment (left active for the caller to end)."""
+        import mlflow
+
+        mlflow.set_tracking_uri(self._tracking_uri())
+        name = self.config.mlflow.experiment
+        if mlflow.get_experiment_by_name(name) is None:
+            mlflow.create_experiment(name, artifact_location=self.config.artifact_location)
+        mlflow.set_experiment(name)
+        mlflow.start_run()
 
     def get_training_features(
         self,
@@ -402,6 +510,526 @@ class FeatureStore:
             as_of_timestamp=as_of_timestamp,
         )
 
+    # ------------------------------------------------------------------ versions
+
+    def list_versions(self, view: str) -> list[dict[str, Any]]:
+        """Delta versions of a view's feature table, newest first, with run metadata.
+
+        See :func:`fstore_spark.versioning.list_versions` for the keys.
+        """
+        from fstore_spark.versioning import list_versions
+
+        return list_versions(self.spark, self.config.project_root, view)
+
+    def diff_versions(self, view: str, v1: int, v2: int) -> VersionDiff:
+        """Rows added / changed / removed between two Delta versions, per-feature counts.
+
+        Example::
+
+            d = store.diff_versions("customer_features", 3, 4)
+            print(d.added, d.changed, d.removed, d.changed_by_feature)
+        """
+        from fstore_spark.versioning import diff_versions
+
+        fv = self.get_feature_view(view)
+        return diff_versions(
+            self.spark, self.config.project_root, view, self._join_keys(fv), v1, v2
+        )
+
+    # ------------------------------------------------------------------ feature set versions
+
+    def create_feature_set(
+        self,
+        name: str,
+        features: list[str],
+        metadata: Mapping[str, str | int | float | bool] | None = None,
+        *,
+        description: str = "",
+    ) -> FeatureSetVersion:
+        """Register a feature set version pinned to the current Delta version of each view.
+
+        A new version is created when the features, metadata or description differ from the
+        latest version; otherwise the latest version is returned unchanged (same pins). The
+        feature set and its pins are written in one registry commit.
+
+        Args:
+            name: Feature set name.
+            features: ``view:feature`` / ``view:*`` references.
+            metadata: Free metadata (author, purpose, model version...).
+            description: Free text.
+
+        Returns:
+            The :class:`~fstore_spark.versioning.FeatureSetVersion` (``.id`` is ``name@vN``).
+
+        Raises:
+            DefinitionError: invalid references (unknown view or feature); nothing is written.
+
+        Example::
+
+            fs = store.create_feature_set("fraud_v1", ["txn:amount_sum_7d", "profile:*"],
+                                          metadata={"author": "team_ml"})
+            fs.id, fs.view_versions        # ('fraud_v1@v1', {'txn': 12, 'profile': 3})
+        """
+        from fstore_spark.definitions import definition_hash, resolve_feature_refs
+        from fstore_spark.offline_store import feature_table_path, table_version
+
+        fs = FeatureSet(
+            name=name, features=features, metadata=dict(metadata or {}), description=description
+        )
+        views = {v.name: v for v in self.list_feature_views()}
+        resolved = resolve_feature_refs(list(fs.features), views)  # validates before writing
+        try:
+            current = self.registry.get("feature_set", name)
+        except NotFoundError:
+            current = None
+        h = definition_hash(fs)
+        if current is not None and current.definition_hash == h:
+            return self.get_feature_set_version(name)
+        pins = {
+            v: table_version(self.spark, feature_table_path(self.config.project_root, v))
+            for v in dict.fromkeys(r.view for r in resolved)
+        }
+        self.registry.apply(
+            [fs],
+            settings={("feature_set_pins", name): {"definition_hash": h, "views": pins}},
+        )
+        return self.get_feature_set_version(name)
+
+    def get_feature_set_version(
+        self, feature_set: str, version: int | None = None
+    ) -> FeatureSetVersion:
+        """One version of a feature set (default the latest) with its pinned Delta versions.
+
+        Args:
+            feature_set: Name, or ``name@vN``.
+            version: Version number (overrides an ``@vN`` suffix).
+
+        Raises:
+            NotFoundError: no such feature set or version.
+        """
+        from fstore_spark.versioning import parse_feature_set_id
+
+        name, ver = parse_feature_set_id(feature_set)
+        ver = version if version is not None else ver
+        versions = self.list_feature_set_versions(name)
+        if not versions:
+            self.registry.get("feature_set", name)  # raises NotFoundError listing known sets
+        if ver is None:
+            return versions[-1]
+        for v in versions:
+            if v.version == ver:
+                return v
+        raise NotFoundError(
+            f"feature set {name!r} has no version {ver}; versions: "
+            f"{', '.join(str(v.version) for v in versions)}."
+        )
+
+    def list_feature_set_versions(self, name: str) -> list[FeatureSetVersion]:
+        """Every version of a feature set, oldest first (from the registry's change feed)."""
+        from fstore_spark.offline_store import feature_table_path, table_version_at
+        from fstore_spark.versioning import FeatureSetVersion
+
+        latest: dict[int, int] = {}  # feature set version -> registry version that wrote it
+        for h in self.registry.history("feature_set", name):
+            if h["change"] == "upsert":
+                latest[h["version"]] = h["registry_version"]
+            else:  # removed: a later re-creation starts again at version 1
+                latest.clear()
+        out = []
+        for version, reg in sorted(latest.items()):
+            entries = {
+                (e.category, e.name): e
+                for e in self.registry.list(as_of_version=reg)
+                if e.name == name and e.category in ("feature_set", "feature_set_pins")
+            }
+            fse = entries[("feature_set", name)]
+            fs = fse.obj
+            pin_entry = entries.get(("feature_set_pins", name))
+            if (
+                pin_entry is not None
+                and pin_entry.definition["definition_hash"] == fse.definition_hash
+            ):
+                pins = dict(pin_entry.definition["views"])
+            else:  # applied from a repo, not via create_feature_set: latest at its creation
+                views = {v.name: v for v in self.list_feature_views(as_of_version=reg)}
+                from fstore_spark.definitions import resolve_feature_refs
+
+                refs = resolve_feature_refs(list(fs.features), views)
+                pins = {
+                    v: table_version_at(
+                        self.spark, feature_table_path(self.config.project_root, v), fse.updated_at
+                    )
+                    for v in dict.fromkeys(r.view for r in refs)
+                }
+            out.append(
+                FeatureSetVersion(
+                    name=name,
+                    version=version,
+                    features=tuple(fs.features),
+                    metadata=dict(fs.metadata),
+                    description=fs.description,
+                    view_versions=pins,
+                    created_at=fse.updated_at,
+                    registry_version=reg,
+                )
+            )
+        return out
+
+    def get_training_set(
+        self,
+        feature_set: str | FeatureSetVersion,
+        entity_df: Any,
+        *,
+        version: int | None = None,
+        latest: bool = False,
+        timestamp_column: str = "event_timestamp",
+        full_feature_names: bool = False,
+        log_to_mlflow: bool | None = None,
+    ) -> HistoricalFeatures:
+        """A training set from a feature set version, every view pinned to its Delta version.
+
+        The definitions are read as they were when the version was created and each view's
+        feature table as of the Delta version recorded then, so the same version and labels
+        always give the same rows. Views not materialized at creation read their latest data.
+
+        Args:
+            feature_set: Name, ``name@vN``, or a :class:`FeatureSetVersion`.
+            entity_df: Label rows (see :meth:`get_historical_features`).
+            version: Feature set version; default the latest (or the ``@vN`` given).
+            latest: Read every view's latest data and definitions instead of the pins.
+            timestamp_column: Label time column.
+            full_feature_names: Output ``view__feature`` column names.
+            log_to_mlflow: As for :meth:`get_historical_features`.
+        """
+        if not isinstance(feature_set, str):
+            feature_set = feature_set.id
+        fsv = self.get_feature_set_version(feature_set, version)
+        pins: dict[str, int | datetime | str] = (
+            {} if latest else {v: p for v, p in fsv.view_versions.items() if p is not None}
+        )
+        return self._historical(
+            entity_df,
+            list(fsv.features),
+            timestamp_column=timestamp_column,
+            as_of=pins,
+            full_feature_names=full_feature_names,
+            log_to_mlflow=log_to_mlflow,
+            feature_set=(fsv.name, fsv.version),
+            registry_version=None if latest else fsv.registry_version,
+        )
+
+    def export_feature_set(
+        self,
+        feature_set: str | FeatureSetVersion,
+        format: str = "parquet",
+        path: str | os.PathLike[str] | None = None,
+        *,
+        version: int | None = None,
+    ) -> str:
+        """Write a feature set version's data: one table per view, plus a manifest.
+
+        ``<path>/<view>`` holds the view's rows (join keys, ``feature_timestamp``, the set's
+        features) from the pinned Delta version — the full history, usable for point-in-time
+        joins elsewhere; ``<path>/_feature_set`` a one-line JSON manifest (name, version,
+        features, metadata, Delta versions). Overwrites what is at ``path``.
+
+        Args:
+            feature_set: Name, ``name@vN`` or a :class:`FeatureSetVersion`.
+            format: ``parquet`` or ``delta``.
+            path: Target folder (any Hadoop path: local, s3a://, abfss://...).
+            version: Feature set version; default the latest.
+
+        Returns:
+            The target path.
+        """
+        import json
+
+        from fstore_spark.definitions import resolve_feature_refs
+        from fstore_spark.offline_store import FEATURE_TIMESTAMP, read_feature_table
+
+        if format not in ("parquet", "delta"):
+            raise ConfigError(f"export format must be 'parquet' or 'delta', got {format!r}.")
+        if path is None:
+            raise ConfigError("export_feature_set needs a target path.")
+        if not isinstance(feature_set, str):
+            feature_set = feature_set.id
+        fsv = self.get_feature_set_version(feature_set, version)
+        entries = self.registry.list(as_of_version=fsv.registry_version)
+        views = {e.name: e.obj for e in entries if e.category == "feature_view"}
+        entities = {e.name: e.obj for e in entries if e.category == "entity"}
+        by_view: dict[str, list[str]] = {}
+        for r in resolve_feature_refs(list(fsv.features), views):
+            by_view.setdefault(r.view, []).append(r.feature)
+        target = str(path).rstrip("/")
+        for view, feats in by_view.items():
+            table = read_feature_table(
+                self.spark,
+                self.config.project_root,
+                view,
+                as_of_version=fsv.view_versions.get(view),
+            )
+            keys = _keys_of(views[view], entities)
+            table.select(*keys, FEATURE_TIMESTAMP, *feats).write.format(format).mode(
+                "overwrite"
+            ).save(f"{target}/{view}")
+        manifest = json.dumps({**fsv.to_dict(), "format": format, "views": list(by_view)})
+        self.spark.createDataFrame([(manifest,)], "value string").coalesce(1).write.mode(
+            "overwrite"
+        ).text(f"{target}/_feature_set")
+        return target
+
+    # ------------------------------------------------------------------ models and lineage
+
+    def log_model(
+        self,
+        model: Any,
+        artifact_path: str,
+        flavor: Any,
+        training_set: HistoricalFeatures,
+        *,
+        feature_columns: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Log a model with the feature spec of its training set (for :meth:`score_batch`).
+
+        The spec goes into the model's ``MLmodel`` metadata (key ``fstore_feature_spec``),
+        together with the feature columns the model takes, in order. Logs to the active run
+        (or starts one, as :meth:`get_historical_features` does).
+
+        Args:
+            model: The fitted model.
+            artifact_path: Model name within the run.
+            flavor: An MLflow flavor module (``mlflow.sklearn``) or its name (``"sklearn"``).
+            training_set: What :meth:`get_training_set` / :meth:`get_historical_features`
+                returned for the training data.
+            feature_columns: Model input columns, in order; default all feature columns of
+                the training set.
+            **kwargs: Passed to ``<flavor>.log_model`` (``signature``, ``input_example``,
+                ``registered_model_name``...).
+
+        Returns:
+            MLflow's ``ModelInfo`` (``.model_uri`` is what :meth:`score_batch` takes).
+        """
+        import importlib
+
+        import mlflow
+
+        from fstore_spark.errors import LineageError
+        from fstore_spark.lineage import MODEL_METADATA_KEY, FeatureSpec
+
+        module = importlib.import_module(f"mlflow.{flavor}") if isinstance(flavor, str) else flavor
+        if not hasattr(module, "log_model"):
+            raise LineageError(f"flavor {flavor!r} has no log_model; pass e.g. mlflow.sklearn.")
+        cols = list(feature_columns or training_set.feature_columns)
+        unknown = [c for c in cols if c not in training_set.df.columns]
+        if unknown:
+            raise LineageError(
+                f"feature_columns {unknown} are not columns of the training set; it has "
+                f"{', '.join(training_set.df.columns)}."
+            )
+        spec = FeatureSpec.from_training_set(training_set, self.project)
+        spec.model_input_columns = cols
+        metadata = {**kwargs.pop("metadata", {}), MODEL_METADATA_KEY: spec.to_dict()}
+        if mlflow.active_run() is None:
+            self._start_mlflow_run()
+        info = module.log_model(model, name=artifact_path, metadata=metadata, **kwargs)
+        mlflow.set_tag("fstore.model", info.model_uri)
+        return info
+
+    def score_batch(
+        self,
+        model_uri: str,
+        entity_df: Any,
+        *,
+        result_type: str = "double",
+        prediction_column: str = "prediction",
+        timestamp_column: str | None = None,
+    ) -> DataFrame:
+        """Predict for label rows, looking the model's features up point-in-time.
+
+        The caller passes only join keys and timestamps (rows without a timestamp column are
+        scored as of now). Features come from each view's latest data, as of each row's
+        timestamp, exactly as in training; the model runs on the executors
+        (``mlflow.pyfunc.spark_udf``).
+
+        Args:
+            model_uri: A model logged with :meth:`log_model` (``models:/...``, ``runs:/...``).
+            entity_df: Spark or pandas DataFrame, or table, with keys (and timestamps).
+            result_type: Spark type of the prediction.
+            prediction_column: Name of the output column.
+            timestamp_column: Label time column; default the one used in training.
+
+        Returns:
+            Lazy DataFrame: the input rows, the features, and ``prediction_column``.
+        """
+        import mlflow.pyfunc
+        from pyspark.sql import functions as F
+
+        from fstore_spark.lineage import model_spec, using_tracking_uri
+        from fstore_spark.training import to_spark_df
+
+        uri = self._tracking_uri()
+        with using_tracking_uri(uri):
+            spec = model_spec(model_uri)
+        ts_col = timestamp_column or spec.timestamp_column
+        labels = to_spark_df(self.spark, entity_df)
+        if ts_col not in labels.columns:
+            labels = labels.withColumn(ts_col, F.current_timestamp())
+        ts = self._historical(
+            labels,
+            list(spec.features),
+            timestamp_column=ts_col,
+            as_of=None,
+            full_feature_names=spec.full_feature_names,
+            log_to_mlflow=False,
+        )
+        cols = list(spec.model_input_columns or spec.feature_columns)
+        with using_tracking_uri(uri):
+            predict = mlflow.pyfunc.spark_udf(
+                self.spark, model_uri, result_type=result_type, env_manager="local"
+            )
+        return ts.df.withColumn(prediction_column, predict(F.struct(*[F.col(c) for c in cols])))
+
+    def reproduce_training_set(
+        self, run_id: str, *, entity_df: Any = None, verify: bool = True
+    ) -> HistoricalFeatures:
+        """Rebuild the training set of an MLflow run by time travel, and check it.
+
+        Reads the run's ``feature_spec.yaml``; reads the label rows from where the spec says
+        (or ``entity_df``), every view's feature table at its recorded Delta version, and the
+        definitions at the recorded registry version. With ``verify`` it checks the label
+        fingerprint and, when recorded, the fingerprint of the whole training set (one pass).
+
+        Raises:
+            LineageError: no spec in the run; labels or a Delta version no longer readable
+                (vacuumed); a fingerprint differs.
+        """
+        from fstore_spark.errors import LineageError
+        from fstore_spark.lineage import load_run_spec
+        from fstore_spark.training import dataframe_fingerprint
+
+        spec = load_run_spec(self._tracking_uri(), run_id)
+        if entity_df is None:
+            src = spec.entity.get("source")
+            if not src:
+                raise LineageError(
+                    f"run {run_id}: the spec records no readable label rows. Fix: pass the "
+                    "original entity_df=..."
+                )
+            entity_df = src.get("table") or src.get("path")
+            labels = self.spark.read.format("delta").option("versionAsOf", int(src["version"]))
+            try:
+                entity_df = (
+                    labels.table(src["table"]) if src.get("table") else labels.load(src["path"])
+                )
+            except Exception as exc:
+                raise LineageError(
+                    f"run {run_id}: cannot read the label rows at {src}: {exc}"
+                ) from exc
+        fs = spec.feature_set
+        try:
+            ts = self._historical(
+                entity_df,
+                list(spec.features),
+                timestamp_column=spec.timestamp_column,
+                as_of=dict(spec.as_of),
+                full_feature_names=spec.full_feature_names,
+                log_to_mlflow=False,
+                feature_set=None if fs is None else (fs["name"], fs.get("version")),
+                registry_version=spec.registry_version,
+            )
+        except NotFoundError as exc:
+            raise LineageError(
+                f"run {run_id}: a recorded version is no longer readable ({exc}). Delta time "
+                "travel needs the files: check VACUUM retention on the feature tables."
+            ) from exc
+        if verify:
+            want = spec.entity.get("fingerprint")
+            if want is not None and ts.entity_fingerprint != want:
+                raise LineageError(
+                    f"run {run_id}: the label rows differ from those of the run (fingerprint "
+                    f"{ts.entity_fingerprint} rows {ts.entity_rows}, expected {want} rows "
+                    f"{spec.entity.get('rows')})."
+                )
+            if spec.output is not None:
+                rows, fp = dataframe_fingerprint(ts.df)
+                if fp != spec.output["fingerprint"]:
+                    raise LineageError(
+                        f"run {run_id}: rebuilt training set differs (fingerprint {fp}, "
+                        f"{rows} rows; logged {spec.output['fingerprint']}, "
+                        f"{spec.output['rows']} rows)."
+                    )
+        return ts
+
+    def runs_using(
+        self, ref: str, *, experiment_names: list[str] | None = None, max_results: int = 1000
+    ) -> list[dict[str, Any]]:
+        """MLflow runs whose training sets used a view (``"view"``) or feature (``"view:f"``).
+
+        Searches the tags lineage logging writes, in every experiment (or those named).
+
+        Returns:
+            Dicts ``run_id, experiment_id, run_name, status, start_time, delta_version,
+            feature_set, feature_set_version``, newest first.
+        """
+        from mlflow.tracking import MlflowClient
+
+        from fstore_spark.lineage import runs_using_filter
+
+        view = ref.split(":", 1)[0]
+        client = MlflowClient(tracking_uri=self._tracking_uri())
+        if experiment_names is None:
+            ids = [e.experiment_id for e in client.search_experiments()]
+        else:
+            ids = [
+                e.experiment_id
+                for n in experiment_names
+                if (e := client.get_experiment_by_name(n)) is not None
+            ]
+        if not ids:
+            return []
+        runs = client.search_runs(
+            ids,
+            filter_string=runs_using_filter(ref),
+            max_results=max_results,
+            order_by=["attributes.start_time DESC"],
+        )
+        return [
+            {
+                "run_id": r.info.run_id,
+                "experiment_id": r.info.experiment_id,
+                "run_name": r.info.run_name,
+                "status": r.info.status,
+                "start_time": r.info.start_time,
+                "delta_version": r.data.tags.get(f"fstore.view.{view}"),
+                "feature_set": r.data.tags.get("fstore.feature_set.name"),
+                "feature_set_version": r.data.tags.get("fstore.feature_set.version"),
+            }
+            for r in runs
+        ]
+
 
 def _iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.isoformat()
+
+
+def _keys_of(view: FeatureView, entities: Mapping[str, Entity]) -> list[str]:
+    """Join key columns of a view, from its entities, in declared order."""
+    keys: list[str] = []
+    for ent in view.entities:
+        if ent not in entities:
+            raise NotFoundError(f"feature view {view.name!r} refers to unknown entity {ent!r}.")
+        for k in entities[ent].join_key_names:
+            if k not in keys:
+                keys.append(k)
+    return keys
+
+
+def _should_log(log_to_mlflow: bool | None) -> bool:
+    """Explicit choice, else log when an MLflow run is active (no import if MLflow isn't used)."""
+    if log_to_mlflow is not None:
+        return log_to_mlflow
+    import sys
+
+    mlflow = sys.modules.get("mlflow")
+    return mlflow is not None and mlflow.active_run() is not None

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HistoricalFeatures",
     "ViewInput",
+    "dataframe_fingerprint",
     "export_training_set",
     "get_historical_features",
     "temporal_split",
@@ -83,12 +84,36 @@ class HistoricalFeatures:
         inputs: One :class:`ViewInput` per view.
         timestamp_column: The label time column.
         feature_refs: Resolved feature references, in output order.
+        feature_columns: Output column names of the features, in order.
+        join_keys: Join key columns per view.
+        full_feature_names: Whether columns are named ``view__feature``.
+        entity_rows: Row count of the entity (label) rows.
+        entity_fingerprint: Content fingerprint of the label rows (see
+            :func:`dataframe_fingerprint`), computed in the same pass as the time bounds.
+        entity_columns: Columns of the label rows, in order.
+        feature_set: Feature set name when built from one.
+        feature_set_version: Its version.
+        registry_version: Registry version the definitions were read from.
+        entity_source: Where the label rows can be read again (``{"format": "delta", "path" |
+            "table", "version"}``), when known.
+        mlflow_run_id: The MLflow run lineage was logged to, if any.
     """
 
     df: DataFrame
     inputs: list[ViewInput]
     timestamp_column: str
     feature_refs: list[FeatureRef] = field(default_factory=list)
+    feature_columns: list[str] = field(default_factory=list)
+    join_keys: dict[str, list[str]] = field(default_factory=dict)
+    full_feature_names: bool = False
+    entity_rows: int | None = None
+    entity_fingerprint: str | None = None
+    entity_columns: list[str] = field(default_factory=list)
+    feature_set: str | None = None
+    feature_set_version: int | None = None
+    registry_version: int | None = None
+    entity_source: dict[str, Any] | None = None
+    mlflow_run_id: str | None = None
 
     def to_spark(self) -> DataFrame:
         """The lazy Spark DataFrame."""
@@ -199,9 +224,11 @@ def get_historical_features(
             F.approx_count_distinct(F.struct(*ks)).alias(f"n_{i}")
             for i, ks in enumerate(key_sets.values())
         ],
+        *_fingerprint_exprs(labels),
     ).first()
     bounds = None
     few: dict[str, bool] = {}
+    entity_rows, entity_fp = _fingerprint_of(labels, bounds_row)
     if bounds_row is not None and bounds_row["lo"] is not None:
         bounds = (bounds_row["lo"], bounds_row["hi"])
         few = {v: bounds_row[f"n_{i}"] <= _FEW_KEYS for i, v in enumerate(key_sets)}
@@ -258,8 +285,68 @@ def get_historical_features(
             )
         )
     return HistoricalFeatures(
-        df=out, inputs=inputs, timestamp_column=timestamp_column, feature_refs=resolved
+        df=out,
+        inputs=inputs,
+        timestamp_column=timestamp_column,
+        feature_refs=resolved,
+        feature_columns=output_names,
+        join_keys=key_sets,
+        full_feature_names=full_feature_names,
+        entity_rows=entity_rows,
+        entity_fingerprint=entity_fp,
+        entity_columns=list(labels.columns),
     )
+
+
+def _fingerprint_exprs(df: DataFrame) -> list[Any]:
+    """Aggregates of an order-independent content fingerprint (see :func:`dataframe_fingerprint`).
+
+    Two 64-bit hashes per row (one salted) summed as decimals (no overflow below ~10^19 rows),
+    plus the row count: a multiset digest that one pass computes in parallel.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import MapType
+
+    cols = []
+    for f in sorted(df.schema.fields, key=lambda f: f.name):
+        c = F.col(f"`{f.name}`")
+        cols.append(F.to_json(c) if isinstance(f.dataType, MapType) else c)  # maps can't hash
+    nulls = [c.isNull() for c in cols]  # xxhash64 skips nulls: tell (null, 1) from (1, null)
+    wide = "decimal(38,0)"
+    return [
+        F.count(F.lit(1)).alias("_fp_rows"),
+        F.sum(F.xxhash64(*cols).cast(wide)).alias("_fp_h1"),
+        F.sum(F.xxhash64(F.lit("fstore"), *cols, *nulls).cast(wide)).alias("_fp_h2"),
+    ]
+
+
+def _fingerprint_of(df: DataFrame, row: Any) -> tuple[int, str]:
+    import hashlib
+
+    rows = 0 if row is None else int(row["_fp_rows"])
+    h1 = 0 if row is None or row["_fp_h1"] is None else int(row["_fp_h1"])
+    h2 = 0 if row is None or row["_fp_h2"] is None else int(row["_fp_h2"])
+    fields = ",".join(
+        f"{f.name}:{f.dataType.simpleString()}"
+        for f in sorted(df.schema.fields, key=lambda f: f.name)
+    )
+    digest = hashlib.sha256(f"{fields}|{rows}|{h1}|{h2}".encode()).hexdigest()[:32]
+    return rows, digest
+
+
+def dataframe_fingerprint(df: DataFrame) -> tuple[int, str]:
+    """Row count and content fingerprint of a DataFrame, independent of row and column order.
+
+    Equal multisets of rows with the same column names and types give the same fingerprint; any
+    changed value, added or dropped row changes it (up to 64-bit hash collisions, twice). One
+    aggregation pass on the executors; nothing is collected but one row.
+
+    Example:
+        >>> rows, fp = dataframe_fingerprint(spark.range(3))   # doctest: +SKIP
+        >>> rows
+        3
+    """
+    return _fingerprint_of(df, df.select(*_fingerprint_exprs(df)).first())
 
 
 def _post_process(

@@ -1,0 +1,297 @@
+"""Feature versions: Delta history of feature tables, diffs between versions, feature set snapshots.
+
+Delta time travel *is* feature versioning: every materialization run is one commit of the view's
+feature table, and the commit's ``userMetadata`` says which run, definition and source version
+produced it (see :mod:`fstore_spark.materialization`). This module reads that history
+(:func:`list_versions`), compares two versions row by row (:func:`diff_versions`), and pins
+feature sets to the Delta versions that were current when a feature set version was created
+(:class:`FeatureSetVersion`), so a training set built from ``fraud_v1@v3`` reads exactly what
+``fraud_v1@v3`` meant.
+
+Example::
+
+    store.list_versions("customer_features")[0]["version"]       # newest first
+    d = store.diff_versions("customer_features", 3, 4)
+    d.added, d.changed, d.removed, d.changed_by_feature          # counts
+    d.rows("changed").show()                                     # lazy DataFrame of the rows
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from fstore_spark.errors import NotFoundError
+from fstore_spark.offline_store import (
+    CREATED_TIMESTAMP,
+    FEATURE_TIMESTAMP,
+    feature_table_path,
+    read_feature_table,
+    table_history,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = [
+    "FeatureSetVersion",
+    "VersionDiff",
+    "diff_versions",
+    "list_versions",
+    "parse_feature_set_id",
+]
+
+_KIND = "_fs_kind"
+
+
+def list_versions(spark: SparkSession, project_root: str, view: str) -> list[dict[str, Any]]:
+    """Every Delta version of a view's feature table, newest first, with our run metadata.
+
+    Returns:
+        Dicts with ``version``, ``timestamp`` (UTC), ``operation``, ``fstore_run`` (whether an
+        fstore materialization wrote it), ``run_id``, ``mode`` (``backfill``/``incremental``),
+        ``start``/``end`` (the range written), ``view_version`` (registry version of the
+        definition), ``definition_hash``, ``source_version`` and ``rows`` (rows written).
+
+    Raises:
+        NotFoundError: the view was never materialized.
+    """
+    path = feature_table_path(project_root, view)
+    hist = table_history(spark, path)
+    if not hist:
+        raise NotFoundError(
+            f"feature view {view!r} has no feature table at {path}. Fix: materialize it first."
+        )
+    out = []
+    for h in hist:
+        meta = h["metadata"] if isinstance(h["metadata"], dict) else {}
+        metrics = h["metrics"]
+        rows = meta.get("rows")
+        if rows is None and "numOutputRows" in metrics:
+            rows = int(metrics["numOutputRows"])
+        out.append(
+            {
+                "version": h["version"],
+                "timestamp": h["timestamp"],
+                "operation": h["operation"],
+                "fstore_run": bool(meta.get("fstore_run")),
+                "run_id": meta.get("run_id"),
+                "mode": meta.get("mode"),
+                "start": meta.get("start"),
+                "end": meta.get("end"),
+                "view_version": meta.get("view_version"),
+                "definition_hash": meta.get("definition_hash"),
+                "source_version": meta.get("source_version"),
+                "rows": rows,
+            }
+        )
+    return out
+
+
+@dataclass
+class VersionDiff:
+    """What changed in a feature table between two Delta versions.
+
+    Rows are matched on (join keys, ``feature_timestamp``); a row is *changed* when any feature
+    value differs (nulls compare equal to nulls; ``created_timestamp`` is ignored since every run
+    restamps it).
+
+    Attributes:
+        view: View name.
+        from_version: The older version compared.
+        to_version: The newer version compared.
+        added: Rows only in ``to_version``.
+        removed: Rows only in ``from_version``.
+        changed: Rows in both with at least one different feature value.
+        unchanged: Rows in both with equal values.
+        changed_by_feature: Per feature, how many matched rows have a different value.
+    """
+
+    view: str
+    from_version: int
+    to_version: int
+    added: int
+    removed: int
+    changed: int
+    unchanged: int
+    changed_by_feature: dict[str, int]
+    _joined: DataFrame = field(repr=False)
+    _keys: tuple[str, ...] = field(repr=False, default=())
+
+    def rows(self, kind: str = "changed") -> DataFrame:
+        """The differing rows as a lazy DataFrame.
+
+        Args:
+            kind: ``added``, ``removed`` or ``changed``.
+
+        Returns:
+            Keys, ``feature_timestamp`` and for each feature ``<feature>__old`` and
+            ``<feature>__new``.
+        """
+        from pyspark.sql import functions as F
+
+        if kind not in ("added", "removed", "changed"):
+            raise ValueError(f"kind must be 'added', 'removed' or 'changed', got {kind!r}.")
+        return self._joined.where(F.col(_KIND) == kind).drop(_KIND)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counts as a plain dict."""
+        return {
+            "view": self.view,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "added": self.added,
+            "removed": self.removed,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "changed_by_feature": dict(self.changed_by_feature),
+        }
+
+
+def diff_versions(
+    spark: SparkSession,
+    project_root: str,
+    view: str,
+    join_keys: Sequence[str],
+    v1: int,
+    v2: int,
+) -> VersionDiff:
+    """Compare two Delta versions of a view's feature table (one full outer join, one pass).
+
+    Args:
+        spark: Session.
+        project_root: Project root.
+        view: View name.
+        join_keys: The view's join key columns.
+        v1: Older version.
+        v2: Newer version.
+
+    Returns:
+        Counts of added / removed / changed rows, per-feature change counts, and the rows.
+
+    Raises:
+        NotFoundError: either version does not exist.
+    """
+    from pyspark.sql import functions as F
+
+    old = read_feature_table(spark, project_root, view, as_of_version=v1)
+    new = read_feature_table(spark, project_root, view, as_of_version=v2)
+    keys = [*join_keys, FEATURE_TIMESTAMP]
+    skip = set(keys) | {CREATED_TIMESTAMP}
+    feats = [c for c in new.columns if c not in skip and c in old.columns]
+    a = old.select(*keys, *[F.col(f).alias(f"{f}__old") for f in feats], F.lit(True).alias("_l"))
+    b = new.select(*keys, *[F.col(f).alias(f"{f}__new") for f in feats], F.lit(True).alias("_r"))
+    # null-safe key equality: a null join key is a key like any other in a feature table
+    cond = [a[k].eqNullSafe(b[k]) for k in keys]
+    joined = a.join(b, on=cond, how="full_outer").select(
+        *[F.coalesce(a[k], b[k]).alias(k) for k in keys],
+        *[F.col(f"{f}__old") for f in feats],
+        *[F.col(f"{f}__new") for f in feats],
+        F.col("_l"),
+        F.col("_r"),
+    )
+    diff_flags = [~F.col(f"{f}__old").eqNullSafe(F.col(f"{f}__new")) for f in feats]
+    any_diff = F.lit(False)
+    for flag in diff_flags:
+        any_diff = any_diff | flag
+    kind = (
+        F.when(F.col("_l").isNull(), "added")
+        .when(F.col("_r").isNull(), "removed")
+        .when(any_diff, "changed")
+        .otherwise("unchanged")
+    )
+    classified = joined.withColumn(_KIND, kind).drop("_l", "_r")
+    both = F.col(_KIND).isin("changed", "unchanged")
+    row = classified.select(
+        *[F.sum((F.col(_KIND) == k).cast("long")).alias(k) for k in _KINDS],
+        *[F.sum((both & flag).cast("long")).alias(f"f{i}") for i, flag in enumerate(diff_flags)],
+    ).first()
+    counts = {k: int((row[k] if row is not None else 0) or 0) for k in _KINDS}
+    per_feature = {
+        f: int((row[f"f{i}"] if row is not None else 0) or 0) for i, f in enumerate(feats)
+    }
+    return VersionDiff(
+        view=view,
+        from_version=v1,
+        to_version=v2,
+        added=counts["added"],
+        removed=counts["removed"],
+        changed=counts["changed"],
+        unchanged=counts["unchanged"],
+        changed_by_feature=per_feature,
+        _joined=classified,
+        _keys=tuple(keys),
+    )
+
+
+_KINDS = ("added", "removed", "changed", "unchanged")
+
+
+# ------------------------------------------------------------------------------ feature sets
+
+
+def parse_feature_set_id(ref: str) -> tuple[str, int | None]:
+    """Split ``"name"`` or ``"name@v3"`` into ``(name, version or None)``.
+
+    Raises:
+        ValueError: a malformed version suffix.
+    """
+    if "@" not in ref:
+        return ref, None
+    name, _, ver = ref.partition("@")
+    text = ver[1:] if ver[:1] in ("v", "V") else ver
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"feature set id {ref!r}: expected 'name' or 'name@v<N>' with N >= 1.")
+    return name, int(text)
+
+
+@dataclass(frozen=True)
+class FeatureSetVersion:
+    """One version of a feature set, with the Delta version of every view it reads.
+
+    A feature set's version increases when its features or metadata change
+    (:meth:`fstore_spark.FeatureStore.create_feature_set`); each version records, per view,
+    the Delta version of the feature table that was current when the version was created
+    (``None`` for a view not yet materialized then: its latest data is read). Training sets built
+    from a version read those Delta versions, so the same version gives the same features.
+
+    Attributes:
+        name: Feature set name.
+        version: Feature set version (1, 2, ...).
+        features: Feature references, in order.
+        metadata: Free metadata (author, purpose...).
+        description: Free text.
+        view_versions: View name to pinned Delta version of its feature table.
+        created_at: When this version was created (UTC).
+        registry_version: Registry (Delta) version that holds this feature set version.
+    """
+
+    name: str
+    version: int
+    features: tuple[str, ...]
+    metadata: Mapping[str, Any]
+    description: str
+    view_versions: Mapping[str, int | None]
+    created_at: datetime | None
+    registry_version: int | None
+
+    @property
+    def id(self) -> str:
+        """``name@v<version>``: accepted wherever a feature set is named."""
+        return f"{self.name}@v{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "features": list(self.features),
+            "metadata": dict(self.metadata),
+            "description": self.description,
+            "view_versions": dict(self.view_versions),
+            "created_at": None if self.created_at is None else self.created_at.isoformat(),
+            "registry_version": self.registry_version,
+        }

@@ -1,0 +1,331 @@
+"""Issue 6: feature versions, feature set versions, MLflow lineage, reproduction, score_batch.
+
+Everything runs against a real MLflow tracking store (SQLite in a temp folder, fixture
+``mlflow_uri``) and real Delta tables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fstore_spark import (
+    Aggregation,
+    DeltaSource,
+    Entity,
+    FeatureStore,
+    FeatureStoreConfig,
+    FeatureView,
+    Field,
+)
+from fstore_spark.errors import LineageError, NotFoundError
+from fstore_spark.training import dataframe_fingerprint
+
+T0 = datetime(2024, 5, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+CUSTOMERS = [f"c{i:02d}" for i in range(12)]
+
+
+def _store(spark, root: Path) -> FeatureStore:
+    store = FeatureStore(config=FeatureStoreConfig.for_local(root, project="lin"), spark=spark)
+    txns = DeltaSource(name="txns", path="raw/txns", timestamp_column="ts")
+    profiles = DeltaSource(name="profiles", path="raw/profiles", timestamp_column="ts")
+    store.apply(
+        [
+            Entity(name="customer", join_keys=["customer_id"]),
+            FeatureView(
+                name="txn",
+                entities=["customer"],
+                source=txns,
+                ttl="30d",
+                cadence="1d",
+                aggregations=[
+                    Aggregation(column="amount", function="sum", window="3d", name="amount_3d"),
+                    Aggregation(column="*", function="count", name="n_life"),
+                ],
+            ),
+            FeatureView(
+                name="profile",
+                entities=["customer"],
+                source=profiles,
+                ttl="60d",
+                features=[Field(name="age", dtype="int64"), Field(name="city", dtype="string")],
+            ),
+        ]
+    )
+    return store
+
+
+def _write(spark, store: FeatureStore, table: str, pdf: pd.DataFrame, schema: str) -> None:
+    spark.createDataFrame(pdf, schema).write.format("delta").mode("overwrite").option(
+        "overwriteSchema", "true"
+    ).save(store.table_path(f"raw/{table}"))
+
+
+def _txns(seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = 150
+    return pd.DataFrame(
+        {
+            "customer_id": rng.choice(CUSTOMERS, n),
+            "ts": [T0 + timedelta(hours=int(h)) for h in rng.integers(0, 10 * 24, n)],
+            "amount": rng.integers(1, 200, n).astype(float),
+        }
+    )
+
+
+def _profiles(ages: dict[str, int]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": list(ages),
+            "ts": [T0] * len(ages),
+            "age": list(ages.values()),
+            "city": [f"city_{a % 3}" for a in ages.values()],
+        }
+    )
+
+
+def _labels(seed: int = 7, n: int = 40) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "customer_id": rng.choice(CUSTOMERS, n),
+            "event_timestamp": pd.to_datetime(
+                [T0 + timedelta(hours=int(h)) for h in rng.integers(24, 10 * 24, n)], utc=True
+            ),
+            "y": rng.normal(size=n),
+        }
+    )
+
+
+def _sorted(pdf: pd.DataFrame) -> pd.DataFrame:
+    cols = list(pdf.columns)
+    return pdf.sort_values(cols).reset_index(drop=True)[cols]
+
+
+@pytest.fixture()
+def store(spark, lakehouse: Path) -> FeatureStore:
+    st = _store(spark, lakehouse)
+    _write(spark, st, "txns", _txns(1), "customer_id string, ts timestamp, amount double")
+    ages = {c: 20 + i for i, c in enumerate(CUSTOMERS)}
+    _write(
+        spark,
+        st,
+        "profiles",
+        _profiles(ages),
+        "customer_id string, ts timestamp, age bigint, city string",
+    )
+    st.materialize("txn", T0, T0 + 10 * DAY)
+    st.materialize("profile", T0 - DAY, T0 + 10 * DAY)
+    return st
+
+
+def test_mlflow_lineage_reproduce_and_score_batch(
+    spark, store: FeatureStore, mlflow_uri: str
+) -> None:
+    """Acceptance 1-3: a real sklearn run logs inputs + spec; reproduce; score_batch."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    labels = _labels()
+    fs = store.create_feature_set(
+        "churn", ["txn:*", "profile:age"], metadata={"author": "team_ml", "purpose": "test"}
+    )
+    with mlflow.start_run() as run:
+        ts = store.get_training_set(fs, labels)  # active run: lineage is logged
+        pdf = ts.to_pandas()
+        model = make_pipeline(SimpleImputer(), Ridge(alpha=0.5))
+        model.fit(pdf[ts.feature_columns], pdf["y"])
+        info = store.log_model(
+            model, "model", flavor="sklearn", training_set=ts, serialization_format="cloudpickle"
+        )
+    run_id = run.info.run_id
+    assert ts.mlflow_run_id == run_id
+    assert ts.feature_columns == ["amount_3d", "n_life", "age"]
+    assert len(pdf) == len(labels) and pdf["n_life"].notna().any()
+
+    # 1. the run shows one dataset input per view, a Delta source at the version read
+    client = MlflowClient(mlflow_uri)
+    got = client.get_run(run_id)
+    versions = {i.view: i.delta_version for i in ts.inputs}
+    assert versions == dict(fs.view_versions) and all(v is not None for v in versions.values())
+    inputs = {d.dataset.name: d for d in got.inputs.dataset_inputs}
+    for view, version in versions.items():
+        d = inputs[view]
+        assert d.dataset.source_type == "delta_table"
+        src = __import__("json").loads(d.dataset.source)
+        assert src["delta_table_version"] == version
+        assert src["path"].endswith(f"/features/{view}")
+        assert {t.key: t.value for t in d.tags}["mlflow.data.context"] == "training"
+        assert got.data.tags[f"fstore.view.{view}"] == str(version)
+        assert got.data.params[f"fstore.view.{view}.delta_version"] == str(version)
+    assert "entity_df" in inputs  # the label rows, snapshotted as a Delta table
+    assert got.data.params["fstore.feature_set.name"] == "churn"
+    assert got.data.params["fstore.feature_set.version"] == "1"
+    assert got.data.params["fstore.entity_rows"] == str(len(labels))
+    assert got.data.params["fstore.entity_fingerprint"] == ts.entity_fingerprint
+    assert got.data.params["fstore.view.profile.view_version"] == "1"
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert "feature_spec.yaml" in artifacts
+    spec_text = mlflow.artifacts.load_text(f"runs:/{run_id}/feature_spec.yaml")
+    assert "amount_3d" in spec_text and f"delta_version: {versions['txn']}" in spec_text
+
+    # 3. score_batch: only keys and timestamps in; same predictions as on the training features
+    scored = (
+        store.score_batch(info.model_uri, labels[["customer_id", "event_timestamp"]])
+        .toPandas()
+        .sort_values(["customer_id", "event_timestamp"])
+        .reset_index(drop=True)
+    )
+    expected = pdf.assign(p=model.predict(pdf[ts.feature_columns])).sort_values(
+        ["customer_id", "event_timestamp"]
+    )
+    assert len(scored) == len(labels)
+    np.testing.assert_allclose(scored["prediction"].to_numpy(), expected["p"].to_numpy(), rtol=1e-9)
+
+    # lineage queries
+    assert [r["run_id"] for r in store.runs_using("txn")] == [run_id]
+    assert [r["run_id"] for r in store.runs_using("profile:age")] == [run_id]
+    assert store.runs_using("profile:city") == []  # not in the feature set
+    assert store.runs_using("txn")[0]["delta_version"] == str(versions["txn"])
+
+    # 2. new data -> new Delta version; reproduce gives the original rows, not the new ones
+    _write(spark, store, "txns", _txns(2), "customer_id string, ts timestamp, amount double")
+    r = store.materialize("txn", T0, T0 + 10 * DAY)
+    assert r.table_version == versions["txn"] + 1
+    latest = store.get_historical_features(labels, ["txn:*", "profile:age"]).to_pandas()
+    cols = list(pdf.columns)
+    assert not _sorted(latest[cols]).equals(_sorted(pdf))  # the data really changed
+    again = store.reproduce_training_set(run_id)
+    assert [i.delta_version for i in again.inputs] == [versions[i.view] for i in again.inputs]
+    pd.testing.assert_frame_equal(_sorted(again.to_pandas()[cols]), _sorted(pdf))
+
+    # the fingerprint check catches other labels
+    other = _labels(seed=8)
+    with pytest.raises(LineageError, match="label rows differ"):
+        store.reproduce_training_set(run_id, entity_df=other)
+
+
+def test_log_to_mlflow_without_active_run_starts_one(store: FeatureStore, mlflow_uri: str) -> None:
+    import mlflow
+
+    ts = store.get_historical_features(_labels(), ["profile:age"], log_to_mlflow=True)
+    run = mlflow.active_run()
+    assert run is not None and ts.mlflow_run_id == run.info.run_id
+    mlflow.end_run()
+    # no run, no flag: nothing is logged
+    ts2 = store.get_historical_features(_labels(), ["profile:age"])
+    assert ts2.mlflow_run_id is None and mlflow.active_run() is None
+    with pytest.raises(LineageError, match="no feature_spec.yaml|has no feature_spec"):
+        with mlflow.start_run() as bare:
+            pass
+        store.reproduce_training_set(bare.info.run_id)
+
+
+def test_feature_set_versions_pin_delta_versions(
+    spark, store: FeatureStore, tmp_path: Path
+) -> None:
+    labels = _labels()
+    v1 = store.create_feature_set("fs", ["profile:*"], metadata={"author": "a"})
+    assert v1.id == "fs@v1" and v1.view_versions == {"profile": 0}
+    assert store.create_feature_set("fs", ["profile:*"], metadata={"author": "a"}) == v1
+    before = store.get_training_set("fs", labels).to_pandas()
+
+    ages = {c: 50 + i for i, c in enumerate(CUSTOMERS)}
+    _write(
+        spark,
+        store,
+        "profiles",
+        _profiles(ages),
+        "customer_id string, ts timestamp, age bigint, city string",
+    )
+    store.materialize("profile", T0 - DAY, T0 + 10 * DAY)
+    v2 = store.create_feature_set("fs", ["profile:*"], metadata={"author": "b"})
+    assert v2.version == 2 and v2.view_versions == {"profile": 1}
+    assert [v.version for v in store.list_feature_set_versions("fs")] == [1, 2]
+
+    pinned = store.get_training_set("fs@v1", labels).to_pandas()
+    pd.testing.assert_frame_equal(_sorted(pinned), _sorted(before))
+    assert set(pinned["age"].dropna()) <= {20 + i for i in range(12)}
+    now = store.get_training_set("fs", labels).to_pandas()  # latest version = v2 pins
+    assert set(now["age"].dropna()) <= {50 + i for i in range(12)}
+    assert _sorted(store.get_training_set("fs", labels, version=1, latest=True).to_pandas()).equals(
+        _sorted(now)
+    )
+    with pytest.raises(NotFoundError, match="no version 9"):
+        store.get_feature_set_version("fs", 9)
+
+    out = store.export_feature_set("fs@v1", format="parquet", path=str(tmp_path / "export"))
+    exported = spark.read.parquet(f"{out}/profile").toPandas()
+    assert set(exported.columns) == {"customer_id", "feature_timestamp", "age", "city"}
+    assert sorted(exported["age"]) == sorted(20 + i for i in range(12))
+    manifest = spark.read.text(f"{out}/_feature_set").first()["value"]
+    assert '"id": "fs@v1"' in manifest and '"profile": 0' in manifest
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_diff_versions_matches_pandas_reference(spark, store: FeatureStore, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    old = {c: 20 + i for i, c in enumerate(CUSTOMERS)}
+    new = {c: (a + int(rng.integers(1, 3)) if rng.random() < 0.4 else a) for c, a in old.items()}
+    for c in rng.choice(CUSTOMERS, 2, replace=False):
+        new.pop(str(c))
+    new["zz_new"] = 99
+    _write(
+        spark,
+        store,
+        "profiles",
+        _profiles(new),
+        "customer_id string, ts timestamp, age bigint, city string",
+    )
+    store.materialize("profile", T0 - DAY, T0 + 10 * DAY)
+    versions = store.list_versions("profile")
+    assert [v["version"] for v in versions] == [1, 0]
+    assert versions[0]["fstore_run"] and versions[0]["mode"] == "backfill"
+    assert versions[0]["view_version"] == 1 and versions[0]["run_id"]
+
+    d = store.diff_versions("profile", 0, 1)
+    # reference: plain pandas over the two versions' content
+    a = store.read_view("profile", as_of_version=0).toPandas().set_index("customer_id")
+    b = store.read_view("profile", as_of_version=1).toPandas().set_index("customer_id")
+    both = a.index.intersection(b.index)
+    changed_age = int((a.loc[both, "age"] != b.loc[both, "age"]).sum())
+    changed_city = int((a.loc[both, "city"] != b.loc[both, "city"]).sum())
+    changed = int(
+        (
+            (a.loc[both, "age"] != b.loc[both, "age"])
+            | (a.loc[both, "city"] != b.loc[both, "city"])
+        ).sum()
+    )
+    assert d.added == len(b.index.difference(a.index)) == 1
+    assert d.removed == len(a.index.difference(b.index)) == 2
+    assert d.changed == changed and d.unchanged == len(both) - changed
+    assert d.changed_by_feature == {"age": changed_age, "city": changed_city}
+    rows = d.rows("changed").toPandas().set_index("customer_id")
+    assert set(rows.index) == set(both[(a.loc[both, "age"] != b.loc[both, "age"]).to_numpy()])
+    assert (rows["age__old"] != rows["age__new"]).all()
+    assert set(d.rows("removed").toPandas()["customer_id"]) == set(a.index.difference(b.index))
+
+
+def test_dataframe_fingerprint_is_order_free_and_sensitive(spark) -> None:
+    rows = [("a", 1, None), ("b", 2, 3.0), ("c", None, 1.5)]
+    schema = "k string, x bigint, z double"
+    base = dataframe_fingerprint(spark.createDataFrame(rows, schema))
+    shuffled = dataframe_fingerprint(
+        spark.createDataFrame(rows[::-1], schema).select("z", "k", "x")
+    )
+    assert base == shuffled and base[0] == 3
+    for changed in (
+        [("a", 1, None), ("b", 2, 3.0), ("c", None, 1.25)],  # a value
+        [("a", 1, None), ("b", 2, 3.0)],  # a row fewer
+        [("a", 1, None), ("b", 2, 3.0), ("c", None, 1.5), ("c", None, 1.5)],  # a duplicate
+        [("a", None, 1.0), ("b", 2, 3.0), ("c", None, 1.5)],  # null moved
+    ):
+        assert dataframe_fingerprint(spark.createDataFrame(changed, schema)) != base
