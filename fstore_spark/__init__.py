@@ -22,14 +22,22 @@ from fstore_spark.errors import (
     ConfigError,
     DefinitionError,
     FstoreError,
+    LineageError,
     NotFoundError,
     OnlineStoreError,
     PointInTimeError,
     SessionError,
 )
+from fstore_spark.lineage import FeatureSpec
 from fstore_spark.session import get_spark
 from fstore_spark.store import FeatureStore
-from fstore_spark.training import export_training_set, temporal_split
+from fstore_spark.training import (
+    HistoricalFeatures,
+    dataframe_fingerprint,
+    export_training_set,
+    temporal_split,
+)
+from fstore_spark.versioning import FeatureSetVersion, VersionDiff
 
 __all__ = [
     "__version__",
@@ -40,16 +48,22 @@ __all__ = [
     "Entity",
     "FeatureRef",
     "FeatureSet",
+    "FeatureSetVersion",
+    "FeatureSpec",
     "FeatureStore",
     "FeatureStoreConfig",
     "FeatureView",
     "Field",
+    "HistoricalFeatures",
+    "LineageError",
     "ParquetSource",
     "FstoreError",
     "NotFoundError",
     "OnlineStoreError",
     "PointInTimeError",
     "SessionError",
+    "VersionDiff",
+    "dataframe_fingerprint",
     "export_training_set",
     "get_spark",
     "load_config",

@@ -7,6 +7,8 @@ Commands::
     fstore list [--category feature_view]
     fstore describe NAME
     fstore materialize VIEW --start 2024-01-01 --end 2024-03-01 | --incremental [--end ...]
+    fstore versions VIEW                  # Delta versions of its feature table, with run metadata
+    fstore diff VIEW V1 V2                # rows added / changed / removed between two versions
 
 Every command exits 0 on success, 1 on a feature store error (printed as one line per problem on
 stderr, no traceback) and 2 on bad usage.
@@ -50,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     ma.add_argument(
         "--incremental", action="store_true", help="continue from the last run (default end: now)"
     )
+    ve = sub.add_parser("versions", help="Delta versions of a view's feature table")
+    ve.add_argument("view")
+    di = sub.add_parser("diff", help="compare two Delta versions of a view's feature table")
+    di.add_argument("view")
+    di.add_argument("v1", type=int)
+    di.add_argument("v2", type=int)
     return p
 
 
@@ -86,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("fstore: error: give --start and --end, or --incremental", file=sys.stderr)
                 return 2
             print(json.dumps(result.to_dict(), indent=2))
+        elif args.command == "versions":
+            print(json.dumps(store.list_versions(args.view), indent=2, default=str))
+        elif args.command == "diff":
+            diff = store.diff_versions(args.view, args.v1, args.v2)
+            print(json.dumps(diff.to_dict(), indent=2))
     except FstoreError as exc:
         print(f"fstore: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

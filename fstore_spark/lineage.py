@@ -31,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -343,15 +344,17 @@ def log_training_set(spark: SparkSession, project_root: str, spec: FeatureSpec) 
     if run is None:
         raise LineageError("no active MLflow run to log the training set to.")
     try:
-        for view in spec.views:
-            mlflow.log_input(
-                _feature_table_dataset(spark, view, project_root),
-                context="training",
-                tags={"fstore.role": "features", "fstore.view": view["name"]},
-            )
-        entity = _entity_dataset(spark, spec)
-        if entity is not None:
-            mlflow.log_input(entity, context="training", tags={"fstore.role": "labels"})
+        with warnings.catch_warnings():  # MLflow's hint about integer columns in the schema
+            warnings.simplefilter("ignore", UserWarning)
+            for view in spec.views:
+                mlflow.log_input(
+                    _feature_table_dataset(spark, view, project_root),
+                    context="training",
+                    tags={"fstore.role": "features", "fstore.view": view["name"]},
+                )
+            entity = _entity_dataset(spark, spec)
+            if entity is not None:
+                mlflow.log_input(entity, context="training", tags={"fstore.role": "labels"})
         tags: dict[str, str] = {
             f"{_TAG}.project": spec.project,
             f"{_TAG}.views": _csv([v["name"] for v in spec.views]),

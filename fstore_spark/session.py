@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -131,6 +132,9 @@ def get_spark(
     master = launcher.get("spark.master") or cfg.master
     if master.startswith("local"):
         cores = os.cpu_count() or 2
+        # local Python workers must run this interpreter (a venv's), not whatever `python3`
+        # is first on PATH: pandas/MLflow UDFs (score_batch) import from it
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         wanted.update(
             {
                 "spark.master": master,

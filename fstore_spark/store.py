@@ -576,12 +576,10 @@ class FeatureStore:
         fs = FeatureSet(
             name=name, features=features, metadata=dict(metadata or {}), description=description
         )
-        views = {v.name: v for v in self.list_feature_views()}
+        entries = self.registry.list()
+        views = {e.name: e.obj for e in entries if e.category == "feature_view"}
         resolved = resolve_feature_refs(list(fs.features), views)  # validates before writing
-        try:
-            current = self.registry.get("feature_set", name)
-        except NotFoundError:
-            current = None
+        current = next((e for e in entries if e.category == "feature_set" and e.name == name), None)
         h = definition_hash(fs)
         if current is not None and current.definition_hash == h:
             return self.get_feature_set_version(name)
@@ -611,69 +609,63 @@ class FeatureStore:
 
         name, ver = parse_feature_set_id(feature_set)
         ver = version if version is not None else ver
-        versions = self.list_feature_set_versions(name)
-        if not versions:
+        index = self._feature_set_index(name)
+        if not index:
             self.registry.get("feature_set", name)  # raises NotFoundError listing known sets
         if ver is None:
-            return versions[-1]
-        for v in versions:
-            if v.version == ver:
-                return v
-        raise NotFoundError(
-            f"feature set {name!r} has no version {ver}; versions: "
-            f"{', '.join(str(v.version) for v in versions)}."
-        )
+            ver = max(index)
+        if ver not in index:
+            raise NotFoundError(
+                f"feature set {name!r} has no version {ver}; versions: "
+                f"{', '.join(str(v) for v in sorted(index))}."
+            )
+        return self._feature_set_version(name, ver, index[ver])
 
     def list_feature_set_versions(self, name: str) -> list[FeatureSetVersion]:
-        """Every version of a feature set, oldest first (from the registry's change feed)."""
+        """Every version of a feature set, oldest first."""
+        index = self._feature_set_index(name)
+        return [self._feature_set_version(name, v, reg) for v, reg in sorted(index.items())]
+
+    def _feature_set_index(self, name: str) -> dict[int, int]:
+        """Feature set version -> registry version that wrote it (from the change feed)."""
+        index: dict[int, int] = {}
+        for h in self.registry.history("feature_set", name):
+            if h["change"] == "upsert":
+                index[h["version"]] = h["registry_version"]
+            else:  # removed: a later re-creation starts again at version 1
+                index.clear()
+        return index
+
+    def _feature_set_version(self, name: str, version: int, reg: int) -> FeatureSetVersion:
+        from fstore_spark.definitions import resolve_feature_refs
         from fstore_spark.offline_store import feature_table_path, table_version_at
         from fstore_spark.versioning import FeatureSetVersion
 
-        latest: dict[int, int] = {}  # feature set version -> registry version that wrote it
-        for h in self.registry.history("feature_set", name):
-            if h["change"] == "upsert":
-                latest[h["version"]] = h["registry_version"]
-            else:  # removed: a later re-creation starts again at version 1
-                latest.clear()
-        out = []
-        for version, reg in sorted(latest.items()):
-            entries = {
-                (e.category, e.name): e
-                for e in self.registry.list(as_of_version=reg)
-                if e.name == name and e.category in ("feature_set", "feature_set_pins")
+        entries = self.registry.list(as_of_version=reg)  # one read: the set, its pins, views
+        by_key = {(e.category, e.name): e for e in entries}
+        fse = by_key[("feature_set", name)]
+        fs = fse.obj
+        pin_entry = by_key.get(("feature_set_pins", name))
+        if pin_entry is not None and pin_entry.definition["definition_hash"] == fse.definition_hash:
+            pins = dict(pin_entry.definition["views"])
+        else:  # applied from a repo, not via create_feature_set: latest at its creation
+            views = {e.name: e.obj for e in entries if e.category == "feature_view"}
+            refs = resolve_feature_refs(list(fs.features), views)
+            root = self.config.project_root
+            pins = {
+                v: table_version_at(self.spark, feature_table_path(root, v), fse.updated_at)
+                for v in dict.fromkeys(r.view for r in refs)
             }
-            fse = entries[("feature_set", name)]
-            fs = fse.obj
-            pin_entry = entries.get(("feature_set_pins", name))
-            if (
-                pin_entry is not None
-                and pin_entry.definition["definition_hash"] == fse.definition_hash
-            ):
-                pins = dict(pin_entry.definition["views"])
-            else:  # applied from a repo, not via create_feature_set: latest at its creation
-                views = {v.name: v for v in self.list_feature_views(as_of_version=reg)}
-                from fstore_spark.definitions import resolve_feature_refs
-
-                refs = resolve_feature_refs(list(fs.features), views)
-                pins = {
-                    v: table_version_at(
-                        self.spark, feature_table_path(self.config.project_root, v), fse.updated_at
-                    )
-                    for v in dict.fromkeys(r.view for r in refs)
-                }
-            out.append(
-                FeatureSetVersion(
-                    name=name,
-                    version=version,
-                    features=tuple(fs.features),
-                    metadata=dict(fs.metadata),
-                    description=fs.description,
-                    view_versions=pins,
-                    created_at=fse.updated_at,
-                    registry_version=reg,
-                )
-            )
-        return out
+        return FeatureSetVersion(
+            name=name,
+            version=version,
+            features=tuple(fs.features),
+            metadata=dict(fs.metadata),
+            description=fs.description,
+            view_versions=pins,
+            created_at=fse.updated_at,
+            registry_version=reg,
+        )
 
     def get_training_set(
         self,

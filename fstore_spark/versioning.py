@@ -118,7 +118,6 @@ class VersionDiff:
     unchanged: int
     changed_by_feature: dict[str, int]
     _joined: DataFrame = field(repr=False)
-    _keys: tuple[str, ...] = field(repr=False, default=())
 
     def rows(self, kind: str = "changed") -> DataFrame:
         """The differing rows as a lazy DataFrame.
@@ -222,7 +221,6 @@ def diff_versions(
         unchanged=counts["unchanged"],
         changed_by_feature=per_feature,
         _joined=classified,
-        _keys=tuple(keys),
     )
 
 

@@ -119,7 +119,6 @@ def store(spark, lakehouse: Path) -> FeatureStore:
         _profiles(ages),
         "customer_id string, ts timestamp, age bigint, city string",
     )
-    st.materialize("txn", T0, T0 + 10 * DAY)
     st.materialize("profile", T0 - DAY, T0 + 10 * DAY)
     return st
 
@@ -135,6 +134,7 @@ def test_mlflow_lineage_reproduce_and_score_batch(
     from sklearn.pipeline import make_pipeline
 
     labels = _labels()
+    store.materialize("txn", T0, T0 + 10 * DAY)
     fs = store.create_feature_set(
         "churn", ["txn:*", "profile:age"], metadata={"author": "team_ml", "purpose": "test"}
     )
@@ -144,7 +144,12 @@ def test_mlflow_lineage_reproduce_and_score_batch(
         model = make_pipeline(SimpleImputer(), Ridge(alpha=0.5))
         model.fit(pdf[ts.feature_columns], pdf["y"])
         info = store.log_model(
-            model, "model", flavor="sklearn", training_set=ts, serialization_format="cloudpickle"
+            model,
+            "model",
+            flavor="sklearn",
+            training_set=ts,
+            serialization_format="cloudpickle",
+            pip_requirements=["scikit-learn"],  # skips MLflow's slow requirement inference
         )
     run_id = run.info.run_id
     assert ts.mlflow_run_id == run_id
@@ -261,6 +266,14 @@ def test_feature_set_versions_pin_delta_versions(
     )
     with pytest.raises(NotFoundError, match="no version 9"):
         store.get_feature_set_version("fs", 9)
+    # a feature set applied from a repo (no pins written) reads the versions current when it
+    # was applied
+    from fstore_spark import FeatureSet
+
+    store.apply([FeatureSet(name="repo_fs", features=["profile:age"])])
+    assert store.get_feature_set_version("repo_fs").view_versions == {"profile": 1}
+    store.materialize("profile", T0 - DAY, T0 + 10 * DAY)
+    assert store.get_feature_set_version("repo_fs").view_versions == {"profile": 1}
 
     out = store.export_feature_set("fs@v1", format="parquet", path=str(tmp_path / "export"))
     exported = spark.read.parquet(f"{out}/profile").toPandas()
@@ -271,7 +284,9 @@ def test_feature_set_versions_pin_delta_versions(
 
 
 @pytest.mark.parametrize("seed", [3, 4])
-def test_diff_versions_matches_pandas_reference(spark, store: FeatureStore, seed: int) -> None:
+def test_diff_versions_matches_pandas_reference(
+    spark, store: FeatureStore, seed: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     rng = np.random.default_rng(seed)
     old = {c: 20 + i for i, c in enumerate(CUSTOMERS)}
     new = {c: (a + int(rng.integers(1, 3)) if rng.random() < 0.4 else a) for c, a in old.items()}
@@ -312,6 +327,19 @@ def test_diff_versions_matches_pandas_reference(spark, store: FeatureStore, seed
     assert set(rows.index) == set(both[(a.loc[both, "age"] != b.loc[both, "age"]).to_numpy()])
     assert (rows["age__old"] != rows["age__new"]).all()
     assert set(d.rows("removed").toPandas()["customer_id"]) == set(a.index.difference(b.index))
+
+    # the CLI prints the same
+    import json
+
+    from fstore_spark.cli import main as cli_main
+
+    cfg = Path(store.config.lakehouse.root).parent / f"fstore_{seed}.yaml"
+    cfg.write_text(f"project: lin\nlakehouse:\n  root: {store.config.lakehouse.root}\n")
+    capsys.readouterr()
+    assert cli_main(["--config", str(cfg), "diff", "profile", "0", "1"]) == 0
+    assert json.loads(capsys.readouterr().out) == d.to_dict()
+    assert cli_main(["--config", str(cfg), "versions", "profile"]) == 0
+    assert [v["version"] for v in json.loads(capsys.readouterr().out)] == [1, 0]
 
 
 def test_dataframe_fingerprint_is_order_free_and_sensitive(spark) -> None:
