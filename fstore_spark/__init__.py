@@ -21,12 +21,15 @@ from fstore_spark.definitions import (
 from fstore_spark.errors import (
     ConfigError,
     DefinitionError,
+    EntityRowError,
     FstoreError,
     NotFoundError,
     OnlineStoreError,
     PointInTimeError,
     SessionError,
 )
+from fstore_spark.online_store import OnlineResponse  # online store (issue 7)
+from fstore_spark.online_sync import SyncResult  # online store (issue 7)
 from fstore_spark.session import get_spark
 from fstore_spark.store import FeatureStore
 from fstore_spark.training import export_training_set, temporal_split
@@ -37,6 +40,7 @@ __all__ = [
     "ConfigError",
     "DefinitionError",
     "DeltaSource",
+    "EntityRowError",
     "Entity",
     "FeatureRef",
     "FeatureSet",
@@ -47,9 +51,11 @@ __all__ = [
     "ParquetSource",
     "FstoreError",
     "NotFoundError",
+    "OnlineResponse",
     "OnlineStoreError",
     "PointInTimeError",
     "SessionError",
+    "SyncResult",
     "export_training_set",
     "get_spark",
     "load_config",
