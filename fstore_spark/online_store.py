@@ -545,7 +545,7 @@ def _resp_commands(batch: pa.RecordBatch, spec: WriterSpec) -> list[bytes]:
 
 
 def _send_batch(conn: Any, commands: list[bytes]) -> list[Any]:
-    conn.send_packed_command(b"".join(commands), check_health=False)
+    conn.send_packed_command([b"".join(commands)], check_health=False)
     return [conn.read_response() for _ in commands]
 
 
@@ -576,7 +576,8 @@ def write_batches(batches: Iterator[pa.RecordBatch], spec: WriterSpec) -> Iterat
         conn.read_response()
         failing = False
         if spec.fail_after_partitions is not None:
-            seq = int(client.incr(spec.fail_counter_key))
+            conn.send_command("INCR", spec.fail_counter_key)
+            seq = int(conn.read_response())
             failing = seq > spec.fail_after_partitions
         for batch in batches:
             if FUTURE_COL in batch.schema.names:
@@ -601,10 +602,14 @@ def write_batches(batches: Iterator[pa.RecordBatch], spec: WriterSpec) -> Iterat
                     else:
                         skipped += 1
                 if failing:
-                    raise InjectedFailure(
-                        f"injected failure after {spec.fail_after_partitions} partition(s) "
-                        "(fail_after_partitions test hook)"
-                    )
+                    break
+            if failing:
+                break
+        if failing:
+            raise InjectedFailure(
+                f"injected failure after {spec.fail_after_partitions} partition(s) "
+                "(fail_after_partitions test hook)"
+            )
     except _redis.RedisError as exc:
         raise spec.conn.error(exc, "write the online store") from exc
     finally:
@@ -1035,7 +1040,7 @@ class OnlineStore:
         except _redis_errors() as exc:
             raise self.conn_spec.error(exc, "connect") from exc
         try:
-            conn.send_packed_command(b"".join(parts), check_health=False)
+            conn.send_packed_command([b"".join(parts)], check_health=False)
             replies = [conn.read_response() for _ in range(n_cmd + 1)]
         except _redis_errors() as exc:
             conn.disconnect()

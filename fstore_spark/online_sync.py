@@ -245,18 +245,31 @@ def _key_column(
     return F.concat(F.lit(prefix.decode()), ent).cast("binary")
 
 
+def _parallelism(spark: SparkSession) -> int:
+    """Writer tasks by default: the cluster's default parallelism (at least 2)."""
+    try:
+        return max(int(spark.sparkContext.defaultParallelism), 2)
+    except Exception:  # Spark Connect has no SparkContext
+        return max(int(spark.conf.get("spark.sql.shuffle.partitions") or 2), 2)
+
+
 def _latest(
     rows: DataFrame,
     keys: list[str],
     features: list[str],
     as_of_us: int,
     ttl: timedelta | None,
-    partitions: int | None,
+    partitions: int,
+    also_keys: DataFrame | None = None,
 ) -> DataFrame:
     """Latest eligible row and next future timestamp of every entity.
 
     Per entity: the latest row with ``as_of - ttl <= ts <= as_of`` (struct ``_fs_r``, null
     when there is none) and the smallest feature timestamp after ``as_of`` (``_fs_fut``, micros).
+    ``also_keys`` adds entities (key columns only) that must come out even without any row,
+    with a null struct. The entities are hash-partitioned into ``partitions`` writer tasks
+    explicitly: left to adaptive execution, a narrow table would be coalesced into one task and
+    written by one connection.
     """
     from pyspark.sql import functions as F
 
@@ -267,8 +280,10 @@ def _latest(
         rows = rows.where(ts >= lo)
     for k in keys:
         rows = rows.where(F.col(k).isNotNull())
-    if partitions is not None:
-        rows = rows.repartition(partitions, *keys)
+    rows = rows.select(*keys, FEATURE_TIMESTAMP, CREATED_TIMESTAMP, *features)
+    if also_keys is not None:
+        rows = rows.unionByName(also_keys.select(*keys), allowMissingColumns=True)
+    rows = rows.repartition(partitions, *keys)
     current = ts <= as_of
     # max over a struct = latest feature_timestamp, ties to the latest created_timestamp, then
     # to the values themselves (deterministic); one aggregation, no window, no collect
@@ -450,7 +465,7 @@ class _Job:
         self.online = online
         self.layout = online.layout
         self.expire_after = expire_after
-        self.partitions = partitions
+        self.partitions = partitions or _parallelism(spark)
         self.fail_after: int | None = None
         self.path = feature_table_path(project_root, view)
 
@@ -631,13 +646,17 @@ class _Job:
         assert touched is not None
         for k in self.key_names:
             touched = touched.where(F.col(k).isNotNull())
-        touched = touched.distinct()
         rows = snapshot.join(touched, on=self.key_names, how="left_semi")
+        # touched entities without any eligible row any more come out with a null row: deleted
         latest = _latest(
-            rows, self.key_names, self.features, as_of_us, self.view.ttl, self.partitions
+            rows,
+            self.key_names,
+            self.features,
+            as_of_us,
+            self.view.ttl,
+            self.partitions,
+            also_keys=touched,
         )
-        # touched entities without any eligible row any more are deleted
-        latest = touched.join(latest, on=self.key_names, how="left")
         prefix = self.layout.data_prefix(self.view.name, state.ns)
         writes = _to_writes(latest, prefix, self.keys, self.features, self.expire_after, "D")
         w, s, d, fut = _run_writers(writes, self._spec(version))

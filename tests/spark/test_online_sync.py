@@ -342,7 +342,9 @@ def test_online_read_equals_training_set_at_now(spark, lakehouse: Path, redis_ur
     assert both.to_dict()["temp"] == [21.5, -3.0, None]
     assert both.statuses["temp"][2] == Status.NOT_FOUND  # out of ttl at sync: never written
     pdf = both.to_pandas(include_status=True)
-    assert list(pdf.columns) == ["city", "region", "customer_id", "temp", "temp__status", "age"]
+    assert list(pdf.columns) == [
+        *["city", "region", "customer_id", "temp", "temp__status", "age", "age__status"]
+    ]
     assert str(pdf["age"].dtype) == "Int64" and pd.isna(pdf["age"][2])
 
     # ttl at read time: a value older than the view's ttl is not served
