@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from fstore_spark.config import FeatureStoreConfig, load_config
 from fstore_spark.definitions import (
@@ -474,6 +474,26 @@ class FeatureStore:
             NotFoundError: the feature set has no online serving configuration.
         """
         return dict(self.registry.get("online_serving", feature_set).definition)
+
+    @overload
+    def sync_online(
+        self,
+        view: str,
+        *,
+        mode: str = ...,
+        now: datetime | str | None = ...,
+        partitions: int | None = ...,
+    ) -> SyncResult: ...
+
+    @overload
+    def sync_online(
+        self,
+        view: None = ...,
+        *,
+        mode: str = ...,
+        now: datetime | str | None = ...,
+        partitions: int | None = ...,
+    ) -> list[SyncResult]: ...
 
     def sync_online(
         self,
