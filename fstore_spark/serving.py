@@ -37,6 +37,8 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fstore_spark.errors import (
@@ -49,8 +51,6 @@ from fstore_spark.errors import (
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-
-    from fastapi import FastAPI
 
     from fstore_spark.online_store import OnlineResponse
     from fstore_spark.store import FeatureStore
@@ -180,9 +180,6 @@ def create_app(store: FeatureStore, *, refresh_seconds: float | None = 60.0) -> 
         client.post("/get-online-features", json={"features": ["profile:age"],
                                                   "entity_rows": [{"customer_id": "c1"}]})
     """
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, Response
-
     refresher = _Refresher(store, refresh_seconds)
 
     @asynccontextmanager
