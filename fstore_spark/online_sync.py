@@ -357,7 +357,12 @@ def _run_writers(df: DataFrame, spec: WriterSpec) -> tuple[int, int, int, int | 
 # ------------------------------------------------------------------------------------ the job
 
 
-def _table_version(spark: SparkSession, path: str, view: str) -> int:
+_HISTORY = 50  # recent commits read at the start of a run (version + change size estimate)
+_BROADCAST_ROWS = 2_000_000  # changed rows up to which the changed keys are broadcast
+
+
+def _recent_history(spark: SparkSession, path: str, view: str) -> list[tuple[int, int]]:
+    """``(version, rows written)`` of the table's recent commits, newest first."""
     from delta.tables import DeltaTable
 
     if not DeltaTable.isDeltaTable(spark, path):
@@ -365,9 +370,33 @@ def _table_version(spark: SparkSession, path: str, view: str) -> int:
             f"feature view {view!r} has no feature table at {path}. Fix: materialize it first "
             "(store.materialize / `fstore materialize`), then sync."
         )
-    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
-    assert row is not None
-    return int(row["version"])
+    rows = (
+        DeltaTable.forPath(spark, path)
+        .history(_HISTORY)
+        .select("version", "operationMetrics")
+        .collect()  # bounded: _HISTORY rows
+    )
+    out = []
+    for r in rows:
+        m = r["operationMetrics"] or {}
+        written = sum(int(v) for k, v in m.items() if k in _ROW_METRICS)
+        out.append((int(r["version"]), written))
+    return sorted(out, reverse=True)
+
+
+# commit metrics that count rows a commit wrote or removed (WRITE, MERGE, UPDATE, DELETE)
+_ROW_METRICS = (
+    "numOutputRows",
+    "numDeletedRows",
+    "numTargetRowsInserted",
+    "numTargetRowsUpdated",
+    "numTargetRowsDeleted",
+    "numUpdatedRows",
+)
+
+
+def _table_version(spark: SparkSession, path: str, view: str) -> int:
+    return _recent_history(spark, path, view)[0][0]
 
 
 def _min_opt(*values: int | None) -> int | None:
@@ -418,7 +447,8 @@ def sync_view(
         raise OnlineStoreError(f"sync mode must be 'incremental' or 'full', got {mode!r}.")
     t0 = time.perf_counter()
     path = feature_table_path(project_root, view)
-    version = _table_version(spark, path, view.name)
+    history = _recent_history(spark, path, view.name)
+    version = history[0][0]
     online.ping()
     with _Lease(online, view.name):
         state = online.state(view.name)
@@ -426,6 +456,7 @@ def sync_view(
         dhash = definition_hash(view)
         job = _Job(spark, project_root, view, join_keys, online, expire_after, partitions)
         job.fail_after = fail_after_partitions
+        job.history = history
         if state.pending_ns is not None and state.pending_version is not None:
             result = job.full(state, state.pending_version, state.pending_as_of_us or as_of_us)
         elif mode == "full":
@@ -467,6 +498,7 @@ class _Job:
         self.expire_after = expire_after
         self.partitions = partitions or _parallelism(spark)
         self.fail_after: int | None = None
+        self.history: list[tuple[int, int]] = []
         self.path = feature_table_path(project_root, view)
 
     def _spec(self, version: int) -> WriterSpec:
@@ -595,6 +627,13 @@ class _Job:
 
     # ------------------------------------------------------------------ incremental
 
+    def _changed_rows(self, prev: int) -> float:
+        """Rows the commits after ``prev`` wrote (infinite when not all are in the history)."""
+        versions = [v for v, _ in self.history]
+        if not versions or min(versions) > prev + 1:
+            return float("inf")
+        return float(sum(n for v, n in self.history if v > prev))
+
     def incremental(self, state: SyncState, version: int, as_of_us: int) -> SyncResult:
         from pyspark.errors import AnalysisException
         from pyspark.sql import functions as F
@@ -646,6 +685,10 @@ class _Job:
         assert touched is not None
         for k in self.key_names:
             touched = touched.where(F.col(k).isNotNull())
+        if self._changed_rows(prev) <= _BROADCAST_ROWS:
+            # few changes (the usual case): ship the changed keys to every task instead of
+            # shuffling the whole table for the semi join
+            touched = F.broadcast(touched)
         rows = snapshot.join(touched, on=self.key_names, how="left_semi")
         # touched entities without any eligible row any more come out with a null row: deleted
         latest = _latest(

@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -142,6 +143,11 @@ def get_spark(
                 "spark.databricks.delta.snapshotPartitions": "2",
             }
         )
+        # Python workers (the online sync's mapInArrow) must run this interpreter, which has
+        # pyarrow and fstore_spark, not whatever `python3` is first on PATH. PySpark reads the
+        # variable when the context starts (the spark.pyspark.python conf only serves
+        # spark-submit).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     elif cfg.shuffle_partitions:
         wanted["spark.sql.shuffle.partitions"] = str(cfg.shuffle_partitions)
     if cfg.driver_memory:
