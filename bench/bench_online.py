@@ -192,7 +192,8 @@ def http_load(url: str, body: str, clients: int, seconds: float) -> None:
 
     def worker() -> None:
         mine = []
-        with httpx.Client(base_url=url, timeout=10) as c:
+        headers = {"content-type": "application/json"}
+        with httpx.Client(base_url=url, timeout=10, headers=headers) as c:
             for _ in range(20):  # warm up the connection
                 c.post("/get-online-features", content=body)
             while time.perf_counter() < stop:
