@@ -1,4 +1,4 @@
-"""The HTTP feature server, ``fstore sync`` and ``jobs/sync_online.py`` under spark-submit (issue 7).
+"""HTTP feature server, ``fstore sync`` and ``jobs/sync_online.py`` under spark-submit (issue 7).
 
 One small project is materialized once per module; each test syncs or reads it.
 """
