@@ -21,6 +21,7 @@ from fstore_spark.definitions import (
 from fstore_spark.errors import (
     ConfigError,
     DefinitionError,
+    EntityRowError,
     FstoreError,
     LineageError,
     NotFoundError,
@@ -29,6 +30,8 @@ from fstore_spark.errors import (
     SessionError,
 )
 from fstore_spark.lineage import FeatureSpec
+from fstore_spark.online_store import OnlineResponse  # online store (issue 7)
+from fstore_spark.online_sync import SyncResult  # online store (issue 7)
 from fstore_spark.session import get_spark
 from fstore_spark.store import FeatureStore
 from fstore_spark.training import (
@@ -45,6 +48,7 @@ __all__ = [
     "ConfigError",
     "DefinitionError",
     "DeltaSource",
+    "EntityRowError",
     "Entity",
     "FeatureRef",
     "FeatureSet",
@@ -59,11 +63,13 @@ __all__ = [
     "ParquetSource",
     "FstoreError",
     "NotFoundError",
+    "OnlineResponse",
     "OnlineStoreError",
     "PointInTimeError",
     "SessionError",
     "VersionDiff",
     "dataframe_fingerprint",
+    "SyncResult",
     "export_training_set",
     "get_spark",
     "load_config",

@@ -9,6 +9,8 @@ Commands::
     fstore materialize VIEW --start 2024-01-01 --end 2024-03-01 | --incremental [--end ...]
     fstore versions VIEW                  # Delta versions of its feature table, with run metadata
     fstore diff VIEW V1 V2                # rows added / changed / removed between two versions
+    fstore sync [VIEW ...] [--full] | --due [--loop SECONDS]
+    fstore serve [--host 127.0.0.1] [--port 6566] [--refresh-seconds 60]
 
 Every command exits 0 on success, 1 on a feature store error (printed as one line per problem on
 stderr, no traceback) and 2 on bad usage.
@@ -20,6 +22,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from fstore_spark.errors import FstoreError
 
@@ -58,7 +61,62 @@ def _parser() -> argparse.ArgumentParser:
     di.add_argument("view")
     di.add_argument("v1", type=int)
     di.add_argument("v2", type=int)
+    # online store (issue 7)
+    sy = sub.add_parser("sync", help="sync views' latest values to the Redis online store")
+    sy.add_argument("views", nargs="*", help="feature views (default: every online view)")
+    sy.add_argument("--full", action="store_true", help="full reload into a new namespace")
+    sy.add_argument(
+        "--due",
+        action="store_true",
+        help="only views of configured feature sets whose update_frequency has elapsed",
+    )
+    sy.add_argument(
+        "--loop",
+        type=float,
+        metavar="SECONDS",
+        help="with --due: check again every SECONDS until interrupted",
+    )
+    se = sub.add_parser("serve", help="run the HTTP feature server")
+    se.add_argument("--host", default="127.0.0.1")
+    se.add_argument("--port", type=int, default=6566)
+    se.add_argument(
+        "--refresh-seconds",
+        type=float,
+        default=60.0,
+        help="how often to check the registry for new definitions (0: never)",
+    )
     return p
+
+
+def _sync(store: Any, args: argparse.Namespace) -> int:
+    """``fstore sync``: one JSON line per synced view."""
+    import time
+
+    if args.due:
+        if args.views or args.full:
+            print(
+                "fstore: error: --due syncs the due views; do not name views or --full",
+                file=sys.stderr,
+            )
+            return 2
+        while True:
+            for result in store.sync_online_due():
+                print(json.dumps(result.to_dict()), flush=True)
+            if not args.loop:
+                return 0
+            time.sleep(args.loop)
+    if args.loop:
+        print("fstore: error: --loop needs --due", file=sys.stderr)
+        return 2
+    mode = "full" if args.full else "incremental"
+    results = (
+        [store.sync_online(v, mode=mode) for v in args.views]
+        if args.views
+        else store.sync_online(mode=mode)
+    )
+    for result in results:
+        print(json.dumps(result.to_dict()), flush=True)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,6 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "diff":
             diff = store.diff_versions(args.view, args.v1, args.v2)
             print(json.dumps(diff.to_dict(), indent=2))
+        elif args.command == "sync":
+            return _sync(store, args)
+        elif args.command == "serve":
+            from fstore_spark.serving import serve
+
+            serve(store, host=args.host, port=args.port, refresh_seconds=args.refresh_seconds)
     except FstoreError as exc:
         print(f"fstore: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -55,3 +55,7 @@ class OnlineStoreError(FstoreError):
 
 class ValidationError(FstoreError):
     """Data failed a quality expectation in a mode that is configured to fail."""
+
+
+class EntityRowError(OnlineStoreError, ValueError):
+    """An online read's entity row lacks a join key or has a value of the wrong type."""

@@ -132,9 +132,6 @@ def get_spark(
     master = launcher.get("spark.master") or cfg.master
     if master.startswith("local"):
         cores = os.cpu_count() or 2
-        # local Python workers must run this interpreter (a venv's), not whatever `python3`
-        # is first on PATH: pandas/MLflow UDFs (score_batch) import from it
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         wanted.update(
             {
                 "spark.master": master,
@@ -146,6 +143,11 @@ def get_spark(
                 "spark.databricks.delta.snapshotPartitions": "2",
             }
         )
+        # Python workers (the online sync's mapInArrow, score_batch's model UDF) must run this
+        # interpreter, which has pyarrow, MLflow and fstore_spark, not whatever `python3` is
+        # first on PATH. PySpark reads the variable when the context starts (the
+        # spark.pyspark.python conf only serves spark-submit).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     elif cfg.shuffle_partitions:
         wanted["spark.sql.shuffle.partitions"] = str(cfg.shuffle_partitions)
     if cfg.driver_memory:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from fstore_spark.config import FeatureStoreConfig, load_config
 from fstore_spark.definitions import (
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from fstore_spark.materialization import MaterializationResult
+    from fstore_spark.online_store import OnlineResponse, OnlineStore, ReadPlan
+    from fstore_spark.online_sync import SyncResult
     from fstore_spark.training import HistoricalFeatures
     from fstore_spark.versioning import FeatureSetVersion, VersionDiff
 
@@ -85,6 +87,8 @@ class FeatureStore:
         self.config = cfg
         self._spark = spark
         self._registry: Registry | None = None
+        self._online: OnlineStore | None = None  # online store (issue 7)
+        self._serving: _ServingCatalog | None = None  # online store (issue 7)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -157,6 +161,7 @@ class FeatureStore:
             DefinitionError: invalid definitions; nothing is written.
         """
         objs, do_prune = self._objects(objects, prune)
+        self._serving = None  # online store (issue 7): cached definitions are stale now
         return self.registry.apply(objs, prune=do_prune)
 
     def _objects(self, objects: list[Any] | None, prune: bool | None) -> tuple[list[Any], bool]:
@@ -1000,9 +1005,364 @@ class FeatureStore:
             for r in runs
         ]
 
+    # ------------------------------------------------------------------ online store (issue 7)
+    # Thin wrappers over fstore_spark.online_store / online_sync; definitions needed by reads are
+    # cached in a _ServingCatalog (one registry read), dropped on apply/configure and by
+    # refresh_online_cache(), so a read costs one Redis round trip and no Delta access.
+
+    @property
+    def online_store(self) -> OnlineStore:
+        """The Redis online store of this project (connects lazily)."""
+        if self._online is None:
+            from fstore_spark.online_store import OnlineStore
+
+            self._online = OnlineStore(self.config.online_store, self.project)
+        return self._online
+
+    def refresh_online_cache(self) -> None:
+        """Re-read the definitions that online reads use (after another process applied)."""
+        self._serving = None
+
+    def _serving_catalog(self) -> _ServingCatalog:
+        cat = self._serving
+        if cat is None:
+            cat = _ServingCatalog(self.registry.list())
+            self._serving = cat
+        return cat
+
+    def configure_online_serving(
+        self,
+        feature_set: str | FeatureSet | FeatureSetVersion,
+        update_frequency: timedelta | str = "1h",
+        cache_ttl: timedelta | str | None = None,
+    ) -> dict[str, Any]:
+        """Store how a feature set is served online (a registry ``online_serving`` entry).
+
+        ``update_frequency`` drives :meth:`sync_online_due` (views of the set not synced for
+        that long are synced); ``cache_ttl`` sets the Redis expiry of the set's views
+        (``PEXPIREAT`` = feature timestamp + cache_ttl, at most the view's ttl) and the max age
+        of values read through the set.
+
+        Example::
+
+            store.configure_online_serving("churn_features_v1", update_frequency="1h",
+                                           cache_ttl="30m")
+
+        Raises:
+            NotFoundError: no such feature set.
+            DefinitionError: a duration is invalid.
+        """
+        from fstore_spark.definitions import format_duration, parse_duration
+
+        name = _feature_set_name(feature_set)
+        self.get_feature_set(name)  # raises NotFoundError listing the known sets
+        settings: dict[str, Any] = {
+            "feature_set": name,
+            "update_frequency": format_duration(parse_duration(update_frequency)),
+            "cache_ttl": None if cache_ttl is None else format_duration(parse_duration(cache_ttl)),
+        }
+        self._serving = None
+        self.registry.apply([], settings={("online_serving", name): settings})
+        return settings
+
+    def get_online_serving(self, feature_set: str) -> dict[str, Any]:
+        """The online serving settings of a feature set.
+
+        Raises:
+            NotFoundError: the feature set has no online serving configuration.
+        """
+        return dict(self.registry.get("online_serving", feature_set).definition)
+
+    @overload
+    def sync_online(
+        self,
+        view: str,
+        *,
+        mode: str = ...,
+        now: datetime | str | None = ...,
+        partitions: int | None = ...,
+    ) -> SyncResult: ...
+
+    @overload
+    def sync_online(
+        self,
+        view: None = ...,
+        *,
+        mode: str = ...,
+        now: datetime | str | None = ...,
+        partitions: int | None = ...,
+    ) -> list[SyncResult]: ...
+
+    def sync_online(
+        self,
+        view: str | None = None,
+        *,
+        mode: str = "incremental",
+        now: datetime | str | None = None,
+        partitions: int | None = None,
+    ) -> SyncResult | list[SyncResult]:
+        """Sync a view's latest values to Redis (all online views when ``view`` is None).
+
+        See :mod:`fstore_spark.online_sync`: incremental via the change data feed by default,
+        full reload into a new namespace on the first run or with ``mode="full"``.
+
+        Returns:
+            The run's :class:`~fstore_spark.online_sync.SyncResult` (a list for all views).
+        """
+        from fstore_spark.offline_store import to_utc
+        from fstore_spark.online_sync import sync_view
+
+        cat = self._serving_catalog()
+        names = [view] if view is not None else [v for v in cat.views if cat.views[v].online]
+        results = []
+        for name in names:
+            fv = cat.view(name)
+            results.append(
+                sync_view(
+                    self.spark,
+                    self.config.project_root,
+                    fv,
+                    cat.join_keys[name],
+                    self.online_store,
+                    mode=mode,
+                    expire_after=cat.expire_after(name),
+                    now=None if now is None else to_utc(now),
+                    partitions=partitions,
+                )
+            )
+        return results[0] if view is not None else results
+
+    def sync_online_due(self, now: datetime | None = None) -> list[SyncResult]:
+        """Sync the views of configured feature sets whose last sync is ``update_frequency`` old.
+
+        Run it from cron or a scheduler (``fstore sync --due``); views never synced are due.
+        """
+        from fstore_spark.online_sync import sync_view
+
+        cat = self._serving_catalog()
+        now_dt = now or datetime.now(UTC)
+        out: list[SyncResult] = []
+        for name, every in cat.sync_frequency().items():
+            st = self.online_store.state(name)
+            last = st.synced_at_us
+            if last is not None and (now_dt - _from_us(last)) < every:
+                continue
+            out.append(
+                sync_view(
+                    self.spark,
+                    self.config.project_root,
+                    cat.view(name),
+                    cat.join_keys[name],
+                    self.online_store,
+                    expire_after=cat.expire_after(name),
+                )
+            )
+        return out
+
+    def get_online_features(
+        self,
+        features: list[str] | str | None = None,
+        entity_rows: list[dict[str, Any]] | None = None,
+        *,
+        feature_set: str | FeatureSet | FeatureSetVersion | None = None,
+        entity_keys: list[Any] | None = None,
+        full_feature_names: bool = False,
+    ) -> OnlineResponse:
+        """Latest feature values for entities, from Redis, in one pipelined round trip.
+
+        Args:
+            features: ``view:feature`` / ``view:*`` references, or a feature set name
+                (seed 004: ``get_online_features(feature_set.name, entity_keys=[...])``).
+            entity_rows: One dict per entity: join key -> value (or entity name -> value for
+                a single-key entity, as in Feast: ``{"customer": "c1"}``).
+            feature_set: A registered feature set (instead of ``features``): its name, its
+                ``name@vN`` id or the object; online reads serve the set's current features.
+            entity_keys: Plain key values, when every requested view has the same single
+                join key.
+            full_feature_names: Name columns ``view__feature``.
+
+        Returns:
+            :class:`~fstore_spark.online_store.OnlineResponse` (``.to_dict()``,
+            ``.to_pandas()``). Values older than the view's ttl (or the set's ``cache_ttl``)
+            are null with status ``OUTSIDE_MAX_AGE``; unknown entities ``NOT_FOUND``.
+
+        Raises:
+            NotFoundError: unknown view, feature or feature set (the message lists known ones).
+            EntityRowError: an entity row lacks a join key or has a wrongly typed value.
+            OnlineStoreError: Redis is unreachable (within the connect timeout).
+
+        Example::
+
+            store.get_online_features(
+                features=["customer_transaction_features:total_spent_30d"],
+                entity_rows=[{"customer": "customer_123"}],
+            ).to_dict()
+        """
+        from fstore_spark.errors import EntityRowError
+
+        if isinstance(features, str):
+            feature_set, features = features, None
+        if (features is None) == (feature_set is None):
+            raise EntityRowError("give exactly one of features=[...] or feature_set=...")
+        set_name = None if feature_set is None else _feature_set_name(feature_set)
+        cat = self._serving_catalog()
+        plan = cat.plan(self.online_store, features, set_name, full_feature_names)
+        if entity_rows is None:
+            if entity_keys is None:
+                raise EntityRowError("give entity_rows=[{...}] (or entity_keys=[...]).")
+            if len(plan.join_keys) != 1:
+                raise EntityRowError(
+                    f"entity_keys=[...] needs a single join key, but the request needs "
+                    f"{', '.join(plan.join_keys)}. Fix: pass entity_rows=[{{...}}]."
+                )
+            key = plan.join_keys[0]
+            entity_rows = [{key: v} for v in entity_keys]
+        return self.online_store.read(plan, entity_rows)
+
+
+# ---------------------------------------------------------------------- online store (issue 7)
+
+
+def _from_us(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
+class _ServingCatalog:
+    """Definitions online reads need, from one registry read, plus compiled read plans."""
+
+    def __init__(self, entries: list[Any]) -> None:
+        self.views: dict[str, FeatureView] = {}
+        entities: dict[str, Entity] = {}
+        self.feature_sets: dict[str, FeatureSet] = {}
+        self.serving: dict[str, dict[str, Any]] = {}
+        for e in entries:
+            if e.category == "feature_view":
+                self.views[e.name] = e.obj
+            elif e.category == "entity":
+                entities[e.name] = e.obj
+            elif e.category == "feature_set":
+                self.feature_sets[e.name] = e.obj
+            elif e.category == "online_serving":
+                self.serving[e.name] = dict(e.definition)
+        self.join_keys: dict[str, list[tuple[str, str]]] = {}
+        for name, v in self.views.items():
+            keys: list[tuple[str, str]] = []
+            for ent in v.entities:
+                for k, t in entities[ent].join_keys.items():
+                    if k not in [n for n, _ in keys]:
+                        keys.append((k, t))
+            self.join_keys[name] = keys
+        self._plans: dict[tuple[Any, ...], ReadPlan] = {}
+
+    def view(self, name: str) -> FeatureView:
+        v = self.views.get(name)
+        if v is None:
+            known = ", ".join(sorted(self.views)) or "(none)"
+            raise NotFoundError(f"no feature view named {name!r}. Known: {known}.")
+        return v
+
+    def _set_views(self, fs_name: str) -> list[str]:
+        fs = self.feature_sets.get(fs_name)
+        return [] if fs is None else list(dict.fromkeys(r.view for r in fs.refs))
+
+    def expire_after(self, view: str) -> timedelta | None:
+        """Redis expiry of a view: max cache_ttl of the sets serving it, at most its ttl."""
+        from fstore_spark.definitions import parse_duration
+
+        ttl = self.views[view].ttl
+        ttls = [
+            parse_duration(cfg["cache_ttl"])
+            for name, cfg in self.serving.items()
+            if cfg.get("cache_ttl") and view in self._set_views(name)
+        ]
+        if not ttls:
+            return ttl
+        longest = max(ttls)
+        return longest if ttl is None else min(longest, ttl)
+
+    def sync_frequency(self) -> dict[str, timedelta]:
+        """View -> shortest update_frequency of the configured sets that include it."""
+        from fstore_spark.definitions import parse_duration
+
+        out: dict[str, timedelta] = {}
+        for name, cfg in sorted(self.serving.items()):
+            every = parse_duration(cfg["update_frequency"])
+            for v in self._set_views(name):
+                if v in self.views and self.views[v].online:
+                    out[v] = min(out.get(v, every), every)
+        return out
+
+    def plan(
+        self,
+        online: OnlineStore,
+        features: list[str] | None,
+        feature_set: str | None,
+        full_feature_names: bool,
+    ) -> ReadPlan:
+        from fstore_spark.definitions import FeatureRef, parse_duration, resolve_feature_refs
+        from fstore_spark.errors import OnlineStoreError
+
+        key = (tuple(features or ()), feature_set, full_feature_names)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        max_age: dict[str, timedelta | None] = {}
+        if feature_set is not None:
+            fs = self.feature_sets.get(feature_set)
+            if fs is None:
+                known = ", ".join(sorted(self.feature_sets)) or "(none)"
+                raise NotFoundError(f"no feature set named {feature_set!r}. Known: {known}.")
+            refs_in: list[str] = list(fs.features)
+            cache_ttl = self.serving.get(feature_set, {}).get("cache_ttl")
+            if cache_ttl:
+                limit = parse_duration(cache_ttl)
+                for v in self._set_views(feature_set):
+                    ttl = self.views[v].ttl if v in self.views else None
+                    max_age[v] = limit if ttl is None else min(limit, ttl)
+        else:
+            refs_in = list(features or [])
+        for text in refs_in:
+            ref = FeatureRef.parse(text) if isinstance(text, str) else text
+            fv = self.views.get(ref.view)
+            if fv is None:
+                known = ", ".join(sorted(self.views)) or "(none)"
+                raise NotFoundError(
+                    f"feature reference '{ref}': no feature view {ref.view!r}. Known: {known}."
+                )
+            if ref.feature != "*" and ref.feature not in fv.feature_names:
+                raise NotFoundError(
+                    f"feature reference '{ref}': view {ref.view!r} has no feature "
+                    f"{ref.feature!r}. Known: {', '.join(fv.feature_names)}."
+                )
+            if not fv.online:
+                raise OnlineStoreError(
+                    f"feature view {ref.view!r} is not served online (online=False). Fix: set "
+                    "online=True, apply, and sync it."
+                )
+        refs = resolve_feature_refs(refs_in, self.views)
+        plan = online.plan(
+            refs,
+            self.views,
+            self.join_keys,
+            entity_names={n: v.entities for n, v in self.views.items()},
+            max_age=max_age or None,
+            full_feature_names=full_feature_names,
+        )
+        self._plans[key] = plan
+        return plan
+
 
 def _iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.isoformat()
+
+
+def _feature_set_name(feature_set: str | FeatureSet | FeatureSetVersion) -> str:
+    """The name in a feature set name, ``name@vN`` id, or feature set (version) object."""
+    if not isinstance(feature_set, str):
+        return feature_set.name
+    from fstore_spark.versioning import parse_feature_set_id
+
+    return parse_feature_set_id(feature_set)[0]
 
 
 def _keys_of(view: FeatureView, entities: Mapping[str, Entity]) -> list[str]:

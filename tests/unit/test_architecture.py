@@ -32,8 +32,8 @@ LAYERS = {
     "online_sync": 5,
     "store": 6,
     "serving": 7,
-    "cli": 7,
-    "__init__": 8,
+    "cli": 8,
+    "__init__": 9,
 }
 
 

@@ -1,0 +1,746 @@
+"""The sync job: keep Redis in step with a view's Delta feature table, from Spark executors.
+
+What Redis holds for a view is "the latest row per entity as of the sync instant": the row with
+the largest ``(feature_timestamp, created_timestamp)`` among rows with
+``as_of - ttl <= feature_timestamp <= as_of`` -- exactly what a training set would join for a
+label at ``as_of`` (:mod:`fstore_spark.asof`).
+
+* **full** -- every entity's latest row from the Delta snapshot, written into a *new namespace*
+  (``P:proj:view:<ns+1>:...``); when every partition has finished, one ``MULTI`` flips the
+  pointer key to it and records the sync state, then the old namespace is unlinked. Readers
+  switch atomically, and entities dropped from the table simply are not in the new namespace.
+* **incremental** -- only the entities whose rows changed since the last synced Delta version,
+  found with Delta's change data feed (``readChangeFeed`` from ``version + 1``; enabled on every
+  feature table at creation). Their latest rows are recomputed from the current snapshot and
+  upserted; an entity with no eligible row any more is deleted. The Lua script skips a
+  same-timestamp write whose values did not change, so ``keys_written`` counts exactly the
+  entities whose served values changed.
+* Rows stamped after the sync instant (a backfill into the future) are not served yet; the
+  smallest such timestamp is kept in the state, and the first sync after it also takes every
+  entity with rows that became current since the previous sync.
+
+Writes happen on executors with ``mapInArrow`` (works under Spark Connect too): each partition
+opens one connection and sends pipelined batches of ``EVALSHA`` (the compare-and-set script in
+:mod:`fstore_spark.online_store`); each partition returns one row of counts and the driver sums
+them -- nothing but those rows is collected.
+
+State and resumption: the state (last synced Delta version, instant, namespace) lives in Redis in
+the view's ``_meta`` hash and is only advanced after all partitions succeeded. A crashed
+incremental run is simply run again from the same version (already written keys are skipped or
+rewritten identically). A crashed full run leaves ``pending_ns``/``pending_version``; the next
+run resumes it at the same Delta version and instant, so the namespace it flips to is exactly
+that snapshot. One sync per view runs at a time (a Redis lease renewed while the job runs).
+
+Example::
+
+    result = sync_view(spark, project_root, view, [("customer_id", "string")], online)
+    result.keys_written, result.mode       # (1000, 'full') the first time
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from fstore_spark.definitions import FeatureView, definition_hash
+from fstore_spark.errors import NotFoundError, OnlineStoreError
+from fstore_spark.offline_store import (
+    CREATED_TIMESTAMP,
+    FEATURE_TIMESTAMP,
+    feature_table_path,
+    read_feature_table,
+)
+from fstore_spark.online_store import (
+    EXP_COL,
+    FUTURE_COL,
+    KEY_COL,
+    OP_COL,
+    TS_COL,
+    WRITER_OUTPUT_SCHEMA,
+    OnlineStore,
+    SyncState,
+    WriterSpec,
+    write_batches,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+__all__ = ["SyncResult", "sync_view", "spark_dtypes"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LEASE_MS = 60_000
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one sync run did.
+
+    Attributes:
+        view: Feature view name.
+        mode: ``full``, ``incremental`` or ``noop`` (nothing changed since the last sync).
+        version: Delta version of the feature table now in Redis.
+        previous_version: Delta version synced before (None the first time).
+        namespace: Namespace the view's keys are in after the run.
+        keys_written: Entity hashes written (new or changed values).
+        keys_skipped: Writes the compare-and-set script refused (stored value as new or newer,
+            or unchanged), plus deletes of keys that were not there.
+        keys_deleted: Entity hashes deleted (entity gone from the table or out of ttl).
+        keys_unlinked: Keys of the previous namespace removed after a full reload.
+        as_of: The instant "latest" was taken at.
+        reason: Why this mode was chosen.
+        resumed: Whether a crashed full reload was resumed.
+        seconds: Wall-clock duration.
+    """
+
+    view: str
+    mode: str
+    version: int | None
+    previous_version: int | None
+    namespace: int | None
+    keys_written: int
+    keys_skipped: int
+    keys_deleted: int
+    keys_unlinked: int
+    as_of: datetime
+    reason: str
+    resumed: bool
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict."""
+        d = asdict(self)
+        d["as_of"] = self.as_of.isoformat()
+        return d
+
+
+def _us(ts: datetime) -> int:
+    return (ts.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
+
+
+def _dt(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+_SPARK_TO_DTYPE = {
+    "StringType": "string",
+    "IntegerType": "int32",
+    "ShortType": "int32",
+    "ByteType": "int32",
+    "LongType": "int64",
+    "FloatType": "float32",
+    "DoubleType": "float64",
+    "BooleanType": "bool",
+    "TimestampType": "timestamp",
+    "TimestampNTZType": "timestamp",
+    "DateType": "date",
+}
+
+
+def spark_dtypes(df: DataFrame, columns: list[str]) -> dict[str, str]:
+    """Definition dtypes of DataFrame columns (what a read decodes them as)."""
+    by_name = {f.name: type(f.dataType).__name__ for f in df.schema.fields}
+    out = {}
+    for c in columns:
+        kind = by_name.get(c)
+        if kind not in _SPARK_TO_DTYPE:
+            raise OnlineStoreError(
+                f"column {c!r} of Spark type {kind} cannot be served online; supported: "
+                f"{', '.join(sorted(set(_SPARK_TO_DTYPE.values())))}."
+            )
+        out[c] = _SPARK_TO_DTYPE[str(kind)]
+    return out
+
+
+# ------------------------------------------------------------------------------------ lease
+
+
+class _Lease:
+    """A Redis lease so that one sync per view runs at a time; renewed by a daemon thread.
+
+    A job that dies stops renewing, so its lease lapses within ``_LEASE_MS``.
+    """
+
+    _RELEASE = (
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+        "return 0"
+    )
+    _RENEW = (
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+        "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+    )
+
+    def __init__(self, online: OnlineStore, view: str) -> None:
+        self.online = online
+        self.key = online.layout.lock_key(view)
+        self.view = view
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}".encode()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Lease:
+        client = self.online.client
+        ok = client.set(self.key, self.token, nx=True, px=_LEASE_MS)
+        if not ok:
+            holder: Any = client.get(self.key)
+            ttl: Any = client.pttl(self.key)
+            raise OnlineStoreError(
+                f"another sync of view {self.view!r} is running (lease held by "
+                f"{holder.decode() if holder else '?'}, expires in {max(ttl, 0) / 1000:.0f}s). "
+                "Fix: wait for it to finish; a crashed job's lease lapses by itself."
+            )
+        self._thread = threading.Thread(target=self._renew, name="fstore-sync-lease", daemon=True)
+        self._thread.start()
+        return self
+
+    def _renew(self) -> None:
+        while not self._stop.wait(_LEASE_MS / 3000):
+            try:
+                self.online.client.eval(self._RENEW, 1, self.key, self.token, _LEASE_MS)
+            except Exception:  # best effort: the job itself reports Redis failures
+                pass
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            self.online.client.eval(self._RELEASE, 1, self.key, self.token)
+        except Exception:  # the lease lapses by itself
+            pass
+
+
+# ------------------------------------------------------------------------------------ Spark side
+
+
+def _key_column(
+    prefix: bytes, keys: list[tuple[str, str]], names: dict[str, str] | None = None
+) -> Column:
+    """The full Redis key as a Spark expression (same bytes as ``encode_entity_key``)."""
+    from pyspark.sql import functions as F
+
+    def part(name: str, dtype: str, escape: bool) -> Column:
+        c = F.col((names or {}).get(name, name))
+        if dtype == "timestamp":
+            return F.unix_micros(c).cast("string")
+        if dtype == "string":
+            if escape:
+                # Java regex replacement strings: "\\\\" writes one backslash
+                c = F.regexp_replace(c, r"\\", r"\\\\")
+                c = F.regexp_replace(c, r"\|", r"\\|")
+            return c
+        return c.cast("string")  # ints in decimal, booleans true/false, dates yyyy-MM-dd
+
+    if len(keys) == 1:
+        ent = part(keys[0][0], keys[0][1], False)
+    else:
+        ent = F.concat_ws("|", *[part(k, t, True) for k, t in keys])
+    return F.concat(F.lit(prefix.decode()), ent).cast("binary")
+
+
+def _parallelism(spark: SparkSession) -> int:
+    """Writer tasks by default: the cluster's default parallelism (at least 2)."""
+    try:
+        return max(int(spark.sparkContext.defaultParallelism), 2)
+    except Exception:  # Spark Connect has no SparkContext
+        return max(int(spark.conf.get("spark.sql.shuffle.partitions") or 2), 2)
+
+
+def _latest(
+    rows: DataFrame,
+    keys: list[str],
+    features: list[str],
+    as_of_us: int,
+    ttl: timedelta | None,
+    partitions: int,
+    also_keys: DataFrame | None = None,
+) -> DataFrame:
+    """Latest eligible row and next future timestamp of every entity.
+
+    Per entity: the latest row with ``as_of - ttl <= ts <= as_of`` (struct ``_fs_r``, null
+    when there is none) and the smallest feature timestamp after ``as_of`` (``_fs_fut``, micros).
+    ``also_keys`` adds entities (key columns only) that must come out even without any row,
+    with a null struct. The entities are hash-partitioned into ``partitions`` writer tasks
+    explicitly: left to adaptive execution, a narrow table would be coalesced into one task and
+    written by one connection.
+    """
+    from pyspark.sql import functions as F
+
+    ts = F.col(FEATURE_TIMESTAMP)
+    as_of = F.lit(_dt(as_of_us).replace(tzinfo=None)).cast("timestamp")
+    if ttl is not None:
+        lo = F.lit((_dt(as_of_us) - ttl).replace(tzinfo=None)).cast("timestamp")
+        rows = rows.where(ts >= lo)
+    for k in keys:
+        rows = rows.where(F.col(k).isNotNull())
+    rows = rows.select(*keys, FEATURE_TIMESTAMP, CREATED_TIMESTAMP, *features)
+    if also_keys is not None:
+        rows = rows.unionByName(also_keys.select(*keys), allowMissingColumns=True)
+    rows = rows.repartition(partitions, *keys)
+    current = ts <= as_of
+    # max over a struct = latest feature_timestamp, ties to the latest created_timestamp, then
+    # to the values themselves (deterministic); one aggregation, no window, no collect
+    return rows.groupBy(*keys).agg(
+        F.max(
+            F.when(
+                current,
+                F.struct(
+                    ts.alias("_t"),
+                    F.col(CREATED_TIMESTAMP).alias("_c"),
+                    *[F.col(f) for f in features],
+                ),
+            )
+        ).alias("_fs_r"),
+        F.min(F.when(~current, F.unix_micros(ts))).alias(FUTURE_COL),
+    )
+
+
+def _to_writes(
+    latest: DataFrame,
+    prefix: bytes,
+    keys: list[tuple[str, str]],
+    features: list[str],
+    expire_after: timedelta | None,
+    op_when_absent: str | None,
+) -> DataFrame:
+    """The writer's input: key, op (U upsert / D delete / null nothing), ts, expiry, features."""
+    from pyspark.sql import functions as F
+
+    r = F.col("_fs_r")
+    t_us = F.unix_micros(r["_t"])
+    absent = F.lit(op_when_absent) if op_when_absent else F.lit(None).cast("string")
+    if expire_after is None:
+        exp = F.lit(0).cast("long")
+    else:
+        ms = expire_after // timedelta(milliseconds=1)
+        exp = F.when(r.isNotNull(), F.floor(t_us / 1000) + F.lit(ms)).cast("long")
+    return latest.select(
+        _key_column(prefix, keys).alias(KEY_COL),
+        F.when(r.isNotNull(), F.lit("U")).otherwise(absent).alias(OP_COL),
+        t_us.alias(TS_COL),
+        exp.alias(EXP_COL),
+        F.col(FUTURE_COL),
+        *[r[f].alias(f) for f in features],
+    )
+
+
+def _run_writers(df: DataFrame, spec: WriterSpec) -> tuple[int, int, int, int | None]:
+    """Write on the executors; sum the per-partition counts (one small row per partition)."""
+    from pyspark.sql import functions as F
+
+    def write(batches: Any) -> Any:
+        return write_batches(batches, spec)
+
+    out = (
+        df.mapInArrow(write, WRITER_OUTPUT_SCHEMA)
+        .agg(
+            F.sum("written").alias("w"),
+            F.sum("skipped").alias("s"),
+            F.sum("deleted").alias("d"),
+            F.min("future_us").alias("f"),
+        )
+        .first()
+    )
+    if out is None:
+        return 0, 0, 0, None
+    f = out["f"]
+    return int(out["w"] or 0), int(out["s"] or 0), int(out["d"] or 0), None if f is None else int(f)
+
+
+# ------------------------------------------------------------------------------------ the job
+
+
+_HISTORY = 50  # recent commits read at the start of a run (version + change size estimate)
+_BROADCAST_ROWS = 2_000_000  # changed rows up to which the changed keys are broadcast
+
+
+def _recent_history(spark: SparkSession, path: str, view: str) -> list[tuple[int, int]]:
+    """``(version, rows written)`` of the table's recent commits, newest first."""
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        raise NotFoundError(
+            f"feature view {view!r} has no feature table at {path}. Fix: materialize it first "
+            "(store.materialize / `fstore materialize`), then sync."
+        )
+    rows = (
+        DeltaTable.forPath(spark, path)
+        .history(_HISTORY)
+        .select("version", "operationMetrics")
+        .collect()  # bounded: _HISTORY rows
+    )
+    out = []
+    for r in rows:
+        m = r["operationMetrics"] or {}
+        written = sum(int(v) for k, v in m.items() if k in _ROW_METRICS)
+        out.append((int(r["version"]), written))
+    return sorted(out, reverse=True)
+
+
+# commit metrics that count rows a commit wrote or removed (WRITE, MERGE, UPDATE, DELETE)
+_ROW_METRICS = (
+    "numOutputRows",
+    "numDeletedRows",
+    "numTargetRowsInserted",
+    "numTargetRowsUpdated",
+    "numTargetRowsDeleted",
+    "numUpdatedRows",
+)
+
+
+def _table_version(spark: SparkSession, path: str, view: str) -> int:
+    return _recent_history(spark, path, view)[0][0]
+
+
+def _min_opt(*values: int | None) -> int | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def sync_view(
+    spark: SparkSession,
+    project_root: str,
+    view: FeatureView,
+    join_keys: list[tuple[str, str]],
+    online: OnlineStore,
+    *,
+    mode: str = "incremental",
+    expire_after: timedelta | None = None,
+    now: datetime | None = None,
+    partitions: int | None = None,
+    fail_after_partitions: int | None = None,
+) -> SyncResult:
+    """Sync one view's feature table to Redis (see the module docstring for the semantics).
+
+    Args:
+        spark: Session.
+        project_root: Project root in the lakehouse.
+        view: The feature view.
+        join_keys: ``(join key, dtype)`` in declared order.
+        online: The online store.
+        mode: ``incremental`` (default; falls back to full when there is no state, the
+            definition changed or the change data feed cannot be read) or ``full``.
+        expire_after: Redis expiry after each value's feature timestamp (``PEXPIREAT``); None
+            keeps keys until replaced.
+        now: The instant to sync "latest as of" (default: the clock). Tests pin it.
+        partitions: Repartition the entities into this many writer tasks (default: Spark's
+            shuffle partitions).
+        fail_after_partitions: **Test hook**: partitions after the first N write one batch and
+            then fail, as if the job were killed mid-run. The state is not advanced, so the next
+            run resumes.
+
+    Returns:
+        What the run did.
+
+    Raises:
+        NotFoundError: the view has no feature table yet.
+        OnlineStoreError: Redis is unreachable, or another sync of the view is running.
+    """
+    if mode not in ("incremental", "full"):
+        raise OnlineStoreError(f"sync mode must be 'incremental' or 'full', got {mode!r}.")
+    t0 = time.perf_counter()
+    path = feature_table_path(project_root, view)
+    history = _recent_history(spark, path, view.name)
+    version = history[0][0]
+    online.ping()
+    with _Lease(online, view.name):
+        state = online.state(view.name)
+        as_of_us = _us(now) if now is not None else time.time_ns() // 1000
+        dhash = definition_hash(view)
+        job = _Job(spark, project_root, view, join_keys, online, expire_after, partitions)
+        job.fail_after = fail_after_partitions
+        job.history = history
+        if state.pending_ns is not None and state.pending_version is not None:
+            result = job.full(state, state.pending_version, state.pending_as_of_us or as_of_us)
+        elif mode == "full":
+            result = job.full(state, version, as_of_us, reason="full sync requested")
+        elif state.ns is None or state.version is None or state.as_of_us is None:
+            result = job.full(state, version, as_of_us, reason="first sync of the view")
+        elif state.definition_hash != dhash:
+            result = job.full(state, version, as_of_us, reason="the view definition changed")
+        elif state.version > version:
+            result = job.full(
+                state, version, as_of_us, reason="the feature table went back to an older version"
+            )
+        else:
+            result = job.incremental(state, version, as_of_us)
+    return SyncResult(**{**asdict(result), "seconds": time.perf_counter() - t0})
+
+
+class _Job:
+    """One sync run's context and the two modes."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        project_root: str,
+        view: FeatureView,
+        join_keys: list[tuple[str, str]],
+        online: OnlineStore,
+        expire_after: timedelta | None,
+        partitions: int | None,
+    ) -> None:
+        self.spark = spark
+        self.root = project_root
+        self.view = view
+        self.keys = join_keys
+        self.key_names = [k for k, _ in join_keys]
+        self.features = list(view.feature_names)
+        self.online = online
+        self.layout = online.layout
+        self.expire_after = expire_after
+        self.partitions = partitions or _parallelism(spark)
+        self.fail_after: int | None = None
+        self.history: list[tuple[int, int]] = []
+        self.path = feature_table_path(project_root, view)
+
+    def _spec(self, version: int) -> WriterSpec:
+        base = self.layout.view_base(self.view.name)
+        counter = base + b"_test_partitions:" + uuid.uuid4().hex.encode()
+        return WriterSpec(
+            conn=self.online.conn_spec,
+            version=version,
+            features=tuple(self.features),
+            batch_size=self.online.config.batch_size,
+            fail_after_partitions=self.fail_after,
+            fail_counter_key=counter,
+        )
+
+    def _snapshot(self, version: int) -> DataFrame:
+        return read_feature_table(self.spark, self.root, self.view, as_of_version=version)
+
+    def _meta(self, extra: dict[str, Any]) -> Any:
+        return {"synced_at_us": time.time_ns() // 1000, **extra}
+
+    def _result(self, **kw: Any) -> SyncResult:
+        base: dict[str, Any] = {
+            "view": self.view.name,
+            "keys_unlinked": 0,
+            "resumed": False,
+            "seconds": 0.0,
+        }
+        base.update(kw)
+        return SyncResult(**base)
+
+    # ------------------------------------------------------------------ full
+
+    def full(
+        self, state: SyncState, version: int, as_of_us: int, reason: str | None = None
+    ) -> SyncResult:
+        client = self.online.client
+        meta_key = self.layout.meta_key(self.view.name)
+        resumed = reason is None
+        if resumed:
+            assert state.pending_ns is not None
+            ns = state.pending_ns
+            reason = (
+                f"resuming the full reload into namespace {ns} at Delta version {version} that "
+                "did not finish"
+            )
+            try:
+                snapshot = self._snapshot(version)
+            except NotFoundError:  # that version is gone (vacuumed): start over
+                self._unlink_ns(ns)
+                client.hdel(meta_key, "pending_ns", "pending_version", "pending_as_of_us")
+                state = SyncState(**{**asdict(state), "pending_ns": None})
+                version = _table_version(self.spark, self.path, self.view.name)
+                return self.full(state, version, time.time_ns() // 1000, "previous reload lost")
+        else:
+            snapshot = self._snapshot(version)
+            ns = int(client.hincrby(meta_key, "ns_seq", 1))
+            if state.ns is not None and ns <= state.ns:  # the counter was lost: stay unique
+                ns = state.ns + 1
+                client.hset(meta_key, "ns_seq", ns)
+            client.hset(
+                meta_key,
+                mapping={
+                    "pending_ns": ns,
+                    "pending_version": version,
+                    "pending_as_of_us": as_of_us,
+                },
+            )
+        dtypes = spark_dtypes(snapshot, self.features)
+        latest = _latest(
+            snapshot, self.key_names, self.features, as_of_us, self.view.ttl, self.partitions
+        )
+        prefix = self.layout.data_prefix(self.view.name, ns)
+        writes = _to_writes(latest, prefix, self.keys, self.features, self.expire_after, None)
+        w, s, d, fut = _run_writers(writes, self._spec(version))
+        # every partition succeeded: flip the pointer and record the state in one transaction
+        pipe = client.pipeline(transaction=True)
+        pipe.set(self.layout.pointer_key(self.view.name), ns)
+        pipe.hset(
+            meta_key,
+            mapping=self._meta(
+                {
+                    "ns": ns,
+                    "version": version,
+                    "as_of_us": as_of_us,
+                    "future_us": "" if fut is None else fut,
+                    "definition_hash": definition_hash(self.view),
+                    "dtypes": json.dumps(dtypes),
+                    "mode": "full",
+                }
+            ),
+        )
+        pipe.hdel(meta_key, "pending_ns", "pending_version", "pending_as_of_us")
+        pipe.execute()
+        unlinked = 0
+        if state.ns is not None and state.ns != ns:
+            unlinked = self._unlink_ns(state.ns)
+        return self._result(
+            mode="full",
+            version=version,
+            previous_version=state.version,
+            namespace=ns,
+            keys_written=w,
+            keys_skipped=s,
+            keys_deleted=d,
+            keys_unlinked=unlinked,
+            as_of=_dt(as_of_us),
+            reason=reason,
+            resumed=resumed,
+        )
+
+    def _unlink_ns(self, ns: int) -> int:
+        """Remove every key of an old namespace (SCAN + UNLINK in batches, from the driver)."""
+        prefix = self.layout.data_prefix(self.view.name, ns)
+        pattern = _glob_escape(prefix) + b"*"
+        client = self.online.client
+        n = 0
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=pattern, count=10_000):
+            batch.append(key)
+            if len(batch) >= 10_000:
+                n += int(client.unlink(*batch))
+                batch.clear()
+        if batch:
+            n += int(client.unlink(*batch))
+        return n
+
+    # ------------------------------------------------------------------ incremental
+
+    def _changed_rows(self, prev: int) -> float:
+        """Rows the commits after ``prev`` wrote (infinite when not all are in the history)."""
+        versions = [v for v, _ in self.history]
+        if not versions or min(versions) > prev + 1:
+            return float("inf")
+        return float(sum(n for v, n in self.history if v > prev))
+
+    def incremental(self, state: SyncState, version: int, as_of_us: int) -> SyncResult:
+        from pyspark.errors import AnalysisException
+        from pyspark.sql import functions as F
+
+        assert state.version is not None and state.as_of_us is not None and state.ns is not None
+        prev = state.version
+        due = state.future_us is not None and state.future_us <= as_of_us
+        if version == prev and not due:
+            self.online.client.hset(
+                self.layout.meta_key(self.view.name), mapping=self._meta({"as_of_us": as_of_us})
+            )
+            return self._result(
+                mode="noop",
+                version=version,
+                previous_version=prev,
+                namespace=state.ns,
+                keys_written=0,
+                keys_skipped=0,
+                keys_deleted=0,
+                as_of=_dt(as_of_us),
+                reason=f"no new Delta version since {prev}",
+            )
+        touched: DataFrame | None = None
+        if version > prev:
+            try:
+                cdf = (
+                    self.spark.read.format("delta")
+                    .option("readChangeFeed", "true")
+                    .option("startingVersion", prev + 1)
+                    .option("endingVersion", version)
+                    .load(self.path)
+                )
+                touched = cdf.select(*self.key_names)
+            except AnalysisException as exc:  # feed not enabled for that range, or vacuumed
+                return self.full(
+                    state,
+                    version,
+                    as_of_us,
+                    reason=f"change data feed unreadable from version {prev + 1}: "
+                    f"{type(exc).__name__}",
+                )
+        snapshot = self._snapshot(version)
+        if due:  # rows that were in the future at the last sync and are current now
+            ts = F.col(FEATURE_TIMESTAMP)
+            lo = F.lit(_dt(state.as_of_us).replace(tzinfo=None)).cast("timestamp")
+            hi = F.lit(_dt(as_of_us).replace(tzinfo=None)).cast("timestamp")
+            became = snapshot.where((ts > lo) & (ts <= hi)).select(*self.key_names)
+            touched = became if touched is None else touched.unionByName(became)
+        assert touched is not None
+        for k in self.key_names:
+            touched = touched.where(F.col(k).isNotNull())
+        if self._changed_rows(prev) <= _BROADCAST_ROWS:
+            # few changes (the usual case): ship the changed keys to every task instead of
+            # shuffling the whole table for the semi join
+            touched = F.broadcast(touched)
+        rows = snapshot.join(touched, on=self.key_names, how="left_semi")
+        # touched entities without any eligible row any more come out with a null row: deleted
+        latest = _latest(
+            rows,
+            self.key_names,
+            self.features,
+            as_of_us,
+            self.view.ttl,
+            self.partitions,
+            also_keys=touched,
+        )
+        prefix = self.layout.data_prefix(self.view.name, state.ns)
+        writes = _to_writes(latest, prefix, self.keys, self.features, self.expire_after, "D")
+        w, s, d, fut = _run_writers(writes, self._spec(version))
+        if due:  # recompute the next future instant over the whole table
+            row = (
+                snapshot.where(F.col(FEATURE_TIMESTAMP) > F.lit(_dt(as_of_us).replace(tzinfo=None)))
+                .agg(F.min(F.unix_micros(F.col(FEATURE_TIMESTAMP))).alias("m"))
+                .first()
+            )
+            future = None if row is None or row["m"] is None else int(row["m"])
+        else:
+            future = _min_opt(state.future_us, fut)
+        self.online.client.hset(
+            self.layout.meta_key(self.view.name),
+            mapping=self._meta(
+                {
+                    "version": version,
+                    "as_of_us": as_of_us,
+                    "future_us": "" if future is None else future,
+                    "mode": "incremental",
+                }
+            ),
+        )
+        return self._result(
+            mode="incremental",
+            version=version,
+            previous_version=prev,
+            namespace=state.ns,
+            keys_written=w,
+            keys_skipped=s,
+            keys_deleted=d,
+            as_of=_dt(as_of_us),
+            reason=f"changes of Delta versions {prev + 1}..{version}"
+            + (" and rows that became current" if due else ""),
+        )
+
+
+def _glob_escape(b: bytes) -> bytes:
+    out = bytearray()
+    for ch in b:
+        if ch in b"*?[]\\":
+            out += b"\\"
+        out.append(ch)
+    return bytes(out)

@@ -1,0 +1,373 @@
+"""Redis sync and online reads (issue 7) against a real redis-server and Delta feature tables.
+
+Acceptance 1 (full, then incremental touching exactly the changed entities, Redis == Delta),
+2 (a run killed mid-way then rerun; never older over newer) and 3 (online == training set at
+"now"). Timestamps are relative to the real clock, because Redis expires keys by it.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import redis
+
+from fstore_spark.config import FeatureStoreConfig
+from fstore_spark.definitions import (
+    Aggregation,
+    DeltaSource,
+    Entity,
+    FeatureSet,
+    FeatureView,
+    Field,
+)
+from fstore_spark.errors import EntityRowError, NotFoundError
+from fstore_spark.offline_store import read_feature_table
+from fstore_spark.online_store import WRITE_SCRIPT, Status
+from fstore_spark.online_sync import sync_view
+from fstore_spark.store import FeatureStore
+
+DAY = timedelta(days=1)
+T0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - 10 * DAY
+PROFILE_SCHEMA = (
+    "customer_id string, ts timestamp, age bigint, city string, score double, active boolean, "
+    "signup date"
+)
+
+
+def make_store(spark, root: Path, redis_url: str, project: str = "onl") -> FeatureStore:
+    cfg = FeatureStoreConfig.for_local(
+        root, project=project, online_store={"url": redis_url, "batch_size": 7}
+    )
+    store = FeatureStore(config=cfg, spark=spark)
+    customer = Entity(name="customer", join_keys=["customer_id"])
+    place = Entity(name="place", join_keys={"city": "string", "region": "int64"})
+    profile = FeatureView(
+        name="profile",
+        entities=[customer],
+        source=DeltaSource(name="profiles", path="raw/profiles", timestamp_column="ts"),
+        ttl="30d",
+        features=[
+            Field(name="age", dtype="int64"),
+            Field(name="city", dtype="string"),
+            Field(name="score", dtype="float64"),
+            Field(name="active", dtype="bool"),
+            Field(name="signup", dtype="date"),
+        ],
+    )
+    spend = FeatureView(
+        name="spend",
+        entities=[customer],
+        source=DeltaSource(
+            name="tx",
+            path="raw/tx",
+            timestamp_column="ts",
+            schema={"customer_id": "string", "amount": "float64"},
+        ),
+        ttl="90d",
+        cadence="1d",
+        aggregations=[
+            Aggregation(column="amount", function="sum", window="7d", name="spent_7d"),
+            Aggregation(column="*", function="count", window="7d", name="tx_7d"),
+            Aggregation(column="*", function="recency", name="days_since_tx"),
+        ],
+    )
+    weather = FeatureView(
+        name="weather",
+        entities=[place],
+        source=DeltaSource(name="wx", path="raw/wx", timestamp_column="ts"),
+        ttl="3d",
+        features=[Field(name="temp", dtype="float64")],
+    )
+    store.apply(
+        [
+            customer,
+            place,
+            profile,
+            spend,
+            weather,
+            FeatureSet(name="churn", features=["profile:age", "spend:*"]),
+        ]
+    )
+    return store
+
+
+def profile_rows(n: int, version: int = 0) -> list[tuple]:
+    rows = []
+    for i in range(n):
+        for d in range(i % 3 + 1):  # 1-3 rows per customer, the latest wins
+            rows.append(
+                (
+                    f"c{i}",
+                    T0 + d * DAY + timedelta(minutes=i),
+                    20 + i + d + version,
+                    None if i % 5 == 0 else f"city|{i % 4}\\",
+                    i / 3 + d,
+                    i % 2 == 0,
+                    (T0 - 400 * DAY + i * DAY).date(),
+                )
+            )
+    return rows
+
+
+def write(spark, store: FeatureStore, name: str, rows: list[tuple], schema: str) -> None:
+    (
+        spark.createDataFrame(rows, schema)
+        .write.format("delta")
+        .mode("overwrite")
+        .save(store.table_path(f"raw/{name}"))
+    )
+
+
+def delta_latest(spark, store: FeatureStore, view: str, keys: list[str], ttl: timedelta) -> dict:
+    """Oracle: latest row per entity with now - ttl <= ts <= now, in pandas."""
+    pdf = read_feature_table(spark, store.config.project_root, view).toPandas()
+    now = pd.Timestamp(datetime.now(UTC)).tz_localize(None)
+    pdf = pdf[(pdf.feature_timestamp <= now) & (pdf.feature_timestamp >= now - ttl)]
+    pdf = pdf.sort_values(["feature_timestamp", "created_timestamp"])
+    last = pdf.groupby(keys, sort=False).tail(1)
+    return {tuple(r[k] for k in keys): r for _, r in last.iterrows()}
+
+
+def same(a, b) -> bool:
+    if a is None or (isinstance(a, float) and math.isnan(a)):
+        return b is None or (isinstance(b, float) and math.isnan(b)) or b is pd.NA
+    if hasattr(b, "date") and not isinstance(a, datetime) and hasattr(a, "isoformat"):
+        b = b.date() if isinstance(b, datetime | pd.Timestamp) else b
+    if isinstance(a, float):
+        return math.isclose(a, float(b), rel_tol=0, abs_tol=1e-9)
+    return a == b
+
+
+def assert_redis_equals_delta(spark, store: FeatureStore, n: int) -> int:
+    want = delta_latest(spark, store, "profile", ["customer_id"], 30 * DAY)
+    feats = ["age", "city", "score", "active", "signup"]
+    rows = [{"customer_id": f"c{i}"} for i in range(n + 3)]
+    got = store.get_online_features([f"profile:{f}" for f in feats], rows)
+    d = got.to_dict()
+    for i, row in enumerate(rows):
+        w = want.get((row["customer_id"],))
+        for f in feats:
+            if w is None:
+                assert got.statuses[f][i] == Status.NOT_FOUND, (row, f)
+                assert d[f][i] is None
+            else:
+                assert same(d[f][i], w[f]), (row, f, d[f][i], w[f])
+    return len(want)
+
+
+def ns_keys(store: FeatureStore, view: str) -> list[bytes]:
+    r = redis.Redis.from_url(store.config.online_store.url)
+    ns = r.get(f"fstore:{store.project}:{view}:_ns".encode())
+    return list(r.scan_iter(match=f"fstore:{store.project}:{view}:{ns.decode()}:*".encode()))
+
+
+def test_full_then_incremental_writes_exactly_the_changed_entities(
+    spark, lakehouse: Path, redis_url: str
+) -> None:
+    store = make_store(spark, lakehouse, redis_url)
+    n = 40
+    write(spark, store, "profiles", profile_rows(n), PROFILE_SCHEMA)
+    store.materialize("profile", T0 - DAY, T0 + 20 * DAY)
+
+    first = store.sync_online("profile")
+    assert first.mode == "full" and first.reason == "first sync of the view"
+    assert first.keys_written == n and first.keys_deleted == 0
+    assert len(ns_keys(store, "profile")) == n
+    assert assert_redis_equals_delta(spark, store, n) == n
+
+    again = store.sync_online("profile")
+    assert again.mode == "noop" and again.keys_written == 0
+
+    # new source data: 4 customers get a newer row, 2 a corrected value at the same instant,
+    # c39 disappears, and a re-materialization rewrites every row (same values for the rest)
+    rows = [r for r in profile_rows(n) if r[0] != "c39"]
+    latest_ts: dict[str, datetime] = {}
+    for r in rows:
+        latest_ts[r[0]] = max(latest_ts.get(r[0], r[1]), r[1])
+    for c in ("c1", "c2", "c3", "c4"):
+        rows.append((c, latest_ts[c] + timedelta(hours=1), 99, "new", 1.5, False, T0.date()))
+    rows = [
+        (r[0], r[1], 1000, *r[3:]) if r[0] in ("c10", "c11") and r[1] == latest_ts[r[0]] else r
+        for r in rows
+    ]
+    write(spark, store, "profiles", rows, PROFILE_SCHEMA)
+    store.materialize("profile", T0 - DAY, T0 + 20 * DAY)
+
+    inc = store.sync_online("profile")
+    assert inc.mode == "incremental", inc.reason
+    assert inc.keys_written == 6  # exactly the entities whose served values changed
+    assert inc.keys_deleted == 1  # c39
+    assert inc.version == first.version + 1
+    assert assert_redis_equals_delta(spark, store, n) == n - 1
+    # Redis agrees: exactly the changed keys carry the new Delta version
+    r = redis.Redis.from_url(redis_url)
+    versions = [int(r.hget(k, "@v")) for k in ns_keys(store, "profile")]
+    assert versions.count(inc.version) == 6 and len(versions) == n - 1
+
+    # a full reload flips to a new namespace and unlinks the old one; reads follow the flip
+    before = store.get_online_features(["profile:age"], [{"customer": "c1"}]).to_dict()
+    full = store.sync_online("profile", mode="full")
+    assert full.namespace == first.namespace + 1 and full.keys_unlinked == n - 1
+    after = store.get_online_features(["profile:age"], [{"customer": "c1"}]).to_dict()
+    assert before == after == {"customer_id": ["c1"], "age": [99]}
+
+
+def test_killed_run_resumes_and_never_writes_older_over_newer(
+    spark, lakehouse: Path, redis_url: str
+) -> None:
+    store = make_store(spark, lakehouse, redis_url, project="crash")
+    n = 30
+    write(spark, store, "profiles", profile_rows(n), PROFILE_SCHEMA)
+    store.materialize("profile", T0 - DAY, T0 + 20 * DAY)
+    cat = store._serving_catalog()
+    view, keys = cat.view("profile"), cat.join_keys["profile"]
+
+    with pytest.raises(Exception, match="injected failure"):
+        sync_view(
+            spark,
+            store.config.project_root,
+            view,
+            keys,
+            store.online_store,
+            partitions=4,
+            fail_after_partitions=2,
+        )
+    state = store.online_store.state("profile")
+    assert state.pending_ns is not None and state.ns is None  # nothing flipped
+    resumed = sync_view(spark, store.config.project_root, view, keys, store.online_store)
+    assert resumed.resumed and resumed.mode == "full"
+    assert resumed.keys_written + resumed.keys_skipped == n and resumed.keys_skipped > 0
+    assert assert_redis_equals_delta(spark, store, n) == n
+
+    # an incremental run killed half way, then rerun
+    rows = profile_rows(n, version=100)
+    write(spark, store, "profiles", rows, PROFILE_SCHEMA)
+    store.materialize("profile", T0 - DAY, T0 + 20 * DAY)
+    with pytest.raises(Exception, match="injected failure"):
+        sync_view(
+            spark,
+            store.config.project_root,
+            view,
+            keys,
+            store.online_store,
+            partitions=4,
+            fail_after_partitions=1,
+        )
+    assert store.online_store.state("profile").version == resumed.version  # not advanced
+    rerun = sync_view(spark, store.config.project_root, view, keys, store.online_store)
+    assert rerun.mode == "incremental" and rerun.keys_written + rerun.keys_skipped == n
+    assert assert_redis_equals_delta(spark, store, n) == n
+
+    # the script itself: an older write attempted right after a newer one is refused
+    r = redis.Redis.from_url(redis_url)
+    script = r.register_script(WRITE_SCRIPT)
+    key = b"test:entity"
+    assert script(keys=[key], args=["U", 2_000, 5, 0, "age", "2"]) == 1
+    assert script(keys=[key], args=["U", 1_000, 9, 0, "age", "1"]) == 0  # older timestamp
+    assert script(keys=[key], args=["U", 2_000, 4, 0, "age", "1"]) == 0  # same ts, older version
+    assert script(keys=[key], args=["U", 2_000, 6, 0, "age", "2"]) == 0  # same values
+    assert r.hgetall(key) == {b"@ts": b"2000", b"@v": b"5", b"age": b"2"}
+    assert script(keys=[key], args=["U", 2_000, 6, 0]) == 1  # newer version, age now null
+    assert r.hgetall(key) == {b"@ts": b"2000", b"@v": b"6"}
+    assert script(keys=[key], args=["D", 0, 5, 0]) == 0  # a delete from an older version
+    assert script(keys=[key], args=["D", 0, 7, 0]) == 2 and not r.exists(key)
+    assert script(keys=[key], args=["D", 0, 7, 0]) == 3
+
+
+def test_online_read_equals_training_set_at_now(spark, lakehouse: Path, redis_url: str) -> None:
+    store = make_store(spark, lakehouse, redis_url, project="cons")
+    n = 12
+    write(spark, store, "profiles", profile_rows(n), PROFILE_SCHEMA)
+    tx = [
+        (f"c{i % n}", T0 + timedelta(hours=5 * j + i), float(j % 7) + i / 10)
+        for i in range(n)
+        for j in range(i % 4 * 9)
+    ]
+    write(spark, store, "tx", tx, "customer_id string, ts timestamp, amount double")
+    wx = [
+        ("a|b", 1, T0 + 8 * DAY, 21.5),
+        ("x\\y", 2, T0 + 9 * DAY, -3.0),
+        ("a|b", 2, T0 + DAY, 10.0),  # older than the 3d ttl
+    ]
+    write(spark, store, "wx", wx, "city string, region bigint, ts timestamp, temp double")
+    now = datetime.now(UTC)
+    store.materialize("profile", T0 - DAY, now)
+    store.materialize("spend", T0 - DAY, now)
+    store.materialize("weather", T0 - DAY, now)
+    results = store.sync_online()
+    assert {r.view for r in results} == {"profile", "spend", "weather"}
+
+    ids = [f"c{i}" for i in range(n)] + ["nobody"]
+    refs = [
+        "profile:age",
+        "profile:city",
+        "profile:score",
+        "profile:active",
+        "profile:signup",
+        "spend:spent_7d",
+        "spend:tx_7d",
+        "spend:days_since_tx",
+    ]
+    online = store.get_online_features(refs, [{"customer_id": c} for c in ids])
+    read_at = datetime.now(UTC)
+    labels = pd.DataFrame({"customer_id": ids, "event_timestamp": [read_at] * len(ids)})
+    training = (
+        store.get_historical_features(labels, refs).to_pandas().set_index("customer_id").loc[ids]
+    )
+    od = online.to_dict()
+    for f in [r.split(":")[1] for r in refs]:
+        for i, c in enumerate(ids):
+            want = training.loc[c, f]
+            want = None if pd.isna(want) else want
+            got = od[f][i]
+            if f == "days_since_tx" and got is not None:  # exact at the read instant
+                assert got == pytest.approx(want, abs=1e-3), (c, f)
+            else:
+                assert same(got, want), (c, f, got, want)
+    assert online.statuses["age"][-1] == Status.NOT_FOUND
+
+    # one request, two views with different keys; composite keys with | and \ in strings
+    both = store.get_online_features(
+        ["weather:temp", "profile:age"],
+        [
+            {"city": "a|b", "region": 1, "customer_id": "c1"},
+            {"city": "x\\y", "region": 2, "customer_id": "c2"},
+            {"city": "a|b", "region": 2, "customer_id": "zz"},
+        ],
+    )
+    assert both.to_dict()["temp"] == [21.5, -3.0, None]
+    assert both.statuses["temp"][2] == Status.NOT_FOUND  # out of ttl at sync: never written
+    pdf = both.to_pandas(include_status=True)
+    assert list(pdf.columns) == [
+        *["city", "region", "customer_id", "temp", "temp__status", "age", "age__status"]
+    ]
+    assert str(pdf["age"].dtype) == "Int64" and pd.isna(pdf["age"][2])
+
+    # ttl at read time: a value older than the view's ttl is not served
+    plan = store._serving_catalog().plan(store.online_store, ["weather:temp"], None, False)
+    late = store.online_store.read(plan, [{"city": "a|b", "region": 1}], now=now + 10 * DAY)
+    assert late.to_dict()["temp"] == [None]
+    assert late.statuses["temp"] == [Status.OUTSIDE_MAX_AGE]
+
+    # seed 004: serving settings in the registry drive expiry and max age
+    store.configure_online_serving("churn", update_frequency="1h", cache_ttl="30m")
+    assert store.get_online_serving("churn")["cache_ttl"] == "30m"
+    assert store._serving_catalog().expire_after("profile") == timedelta(minutes=30)
+    seed = store.get_online_features("churn", entity_keys=["c1"]).to_dict()
+    assert seed["age"] == [None]  # the latest profile row is days old: beyond 30 minutes
+    assert seed["spent_7d"][0] is None or isinstance(seed["spent_7d"][0], float)
+    due = store.sync_online_due()
+    assert due == []  # synced moments ago: not due within the hour
+
+    with pytest.raises(NotFoundError, match="Known: profile, spend, weather"):
+        store.get_online_features(["nope:x"], [{"customer_id": "c1"}])
+    with pytest.raises(NotFoundError, match="Known: age, city"):
+        store.get_online_features(["profile:nope"], [{"customer_id": "c1"}])
+    with pytest.raises(EntityRowError, match="customer_id"):
+        store.get_online_features(["profile:age"], [{"user": "c1"}])
+    with pytest.raises(EntityRowError, match="region"):
+        store.get_online_features(["weather:temp"], [{"city": "a", "region": "north"}])
