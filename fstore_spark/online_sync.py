@@ -361,8 +361,13 @@ _HISTORY = 50  # recent commits read at the start of a run (version + change siz
 _BROADCAST_ROWS = 2_000_000  # changed rows up to which the changed keys are broadcast
 
 
-def _recent_history(spark: SparkSession, path: str, view: str) -> list[tuple[int, int]]:
-    """``(version, rows written)`` of the table's recent commits, newest first."""
+def _recent_history(spark: SparkSession, path: str, view: str) -> list[tuple[int, int, bool]]:
+    """``(version, rows written, removed rows?)`` of the table's recent commits, newest first.
+
+    A commit "removed rows" unless it is a plain write whose metrics say no file was removed
+    and no row deleted (an append, or a ``replaceWhere`` that matched nothing): anything else
+    (delete, merge, update, an overwrite that replaced rows, an unknown operation) counts.
+    """
     from delta.tables import DeltaTable
 
     if not DeltaTable.isDeltaTable(spark, path):
@@ -373,14 +378,17 @@ def _recent_history(spark: SparkSession, path: str, view: str) -> list[tuple[int
     rows = (
         DeltaTable.forPath(spark, path)
         .history(_HISTORY)
-        .select("version", "operationMetrics")
+        .select("version", "operation", "operationMetrics")
         .collect()  # bounded: _HISTORY rows
     )
     out = []
     for r in rows:
         m = r["operationMetrics"] or {}
         written = sum(int(v) for k, v in m.items() if k in _ROW_METRICS)
-        out.append((int(r["version"]), written))
+        removes = r["operation"] not in ("WRITE", "STREAMING UPDATE") or any(
+            int(m.get(k, "0") or 0) > 0 for k in _REMOVAL_METRICS
+        )
+        out.append((int(r["version"]), written, removes))
     return sorted(out, reverse=True)
 
 
@@ -393,6 +401,10 @@ _ROW_METRICS = (
     "numTargetRowsDeleted",
     "numUpdatedRows",
 )
+
+
+# commit metrics that say a plain write removed files or rows
+_REMOVAL_METRICS = ("numRemovedFiles", "numDeletedRows", "numDeletionVectorsAdded")
 
 
 def _table_version(spark: SparkSession, path: str, view: str) -> int:
@@ -498,7 +510,7 @@ class _Job:
         self.expire_after = expire_after
         self.partitions = partitions or _parallelism(spark)
         self.fail_after: int | None = None
-        self.history: list[tuple[int, int]] = []
+        self.history: list[tuple[int, int, bool]] = []
         self.path = feature_table_path(project_root, view)
 
     def _spec(self, version: int) -> WriterSpec:
@@ -629,10 +641,17 @@ class _Job:
 
     def _changed_rows(self, prev: int) -> float:
         """Rows the commits after ``prev`` wrote (infinite when not all are in the history)."""
-        versions = [v for v, _ in self.history]
+        versions = [v for v, _, _ in self.history]
         if not versions or min(versions) > prev + 1:
             return float("inf")
-        return float(sum(n for v, n in self.history if v > prev))
+        return float(sum(n for v, n, _ in self.history if v > prev))
+
+    def _removed_since(self, prev: int) -> bool:
+        """Whether a commit after ``prev`` removed rows (true when not all are in the history)."""
+        versions = [v for v, _, _ in self.history]
+        if not versions or min(versions) > prev + 1:
+            return True
+        return any(removes for v, _, removes in self.history if v > prev)
 
     def incremental(self, state: SyncState, version: int, as_of_us: int) -> SyncResult:
         from pyspark.errors import AnalysisException
@@ -675,6 +694,13 @@ class _Job:
                     reason=f"change data feed unreadable from version {prev + 1}: "
                     f"{type(exc).__name__}",
                 )
+        if touched is not None and not due and not self._removed_since(prev):
+            # only inserts since the last sync (the common case: materialization appended new
+            # feature rows): the changed entities' candidates are the feed's rows themselves.
+            # Older candidates than what Redis holds are refused by the compare-and-set script,
+            # so the snapshot need not be read at all. Any removal (a replaced range, a delete,
+            # an update) takes the general path below, which re-reads the touched entities.
+            return self._from_inserts(cdf, state, version, prev, as_of_us)
         snapshot = self._snapshot(version)
         if due:  # rows that were in the future at the last sync and are current now
             ts = F.col(FEATURE_TIMESTAMP)
@@ -734,6 +760,46 @@ class _Job:
             as_of=_dt(as_of_us),
             reason=f"changes of Delta versions {prev + 1}..{version}"
             + (" and rows that became current" if due else ""),
+        )
+
+    def _from_inserts(
+        self, cdf: DataFrame, state: SyncState, version: int, prev: int, as_of_us: int
+    ) -> SyncResult:
+        """Incremental sync when the feed since ``prev`` only inserted rows."""
+        from pyspark.sql import functions as F
+
+        assert state.ns is not None
+        rows = cdf.where(F.col("_change_type") == "insert")
+        latest = _latest(
+            rows, self.key_names, self.features, as_of_us, self.view.ttl, self.partitions
+        )
+        prefix = self.layout.data_prefix(self.view.name, state.ns)
+        # an entity without a current candidate (all its new rows in the future or beyond the
+        # ttl) keeps what Redis has: nothing was removed from the table
+        writes = _to_writes(latest, prefix, self.keys, self.features, self.expire_after, None)
+        w, s, d, fut = _run_writers(writes, self._spec(version))
+        future = _min_opt(state.future_us, fut)
+        self.online.client.hset(
+            self.layout.meta_key(self.view.name),
+            mapping=self._meta(
+                {
+                    "version": version,
+                    "as_of_us": as_of_us,
+                    "future_us": "" if future is None else future,
+                    "mode": "incremental",
+                }
+            ),
+        )
+        return self._result(
+            mode="incremental",
+            version=version,
+            previous_version=prev,
+            namespace=state.ns,
+            keys_written=w,
+            keys_skipped=s,
+            keys_deleted=d,
+            as_of=_dt(as_of_us),
+            reason=f"rows inserted by Delta versions {prev + 1}..{version}",
         )
 
 

@@ -371,3 +371,52 @@ def test_online_read_equals_training_set_at_now(spark, lakehouse: Path, redis_ur
         store.get_online_features(["profile:age"], [{"user": "c1"}])
     with pytest.raises(EntityRowError, match="region"):
         store.get_online_features(["weather:temp"], [{"city": "a", "region": "north"}])
+
+
+def test_incremental_after_appends_reads_only_the_feed(
+    spark, lakehouse: Path, redis_url: str
+) -> None:
+    """Commits that only insert rows take the feed-only path; the result is the same."""
+    store = make_store(spark, lakehouse, redis_url, project="app")
+    n = 12
+    write(spark, store, "profiles", profile_rows(n), PROFILE_SCHEMA)
+    store.materialize("profile", T0 - DAY, T0 + 20 * DAY)
+    first = store.sync_online("profile")
+    assert first.mode == "full"
+
+    table = read_feature_table(spark, store.config.project_root, "profile")
+    latest = {
+        k[0]: r["feature_timestamp"].to_pydatetime()
+        for k, r in delta_latest(spark, store, "profile", ["customer_id"], 30 * DAY).items()
+    }
+    now = datetime.now(UTC).replace(tzinfo=None)
+    appended = [
+        ("c1", latest["c1"] + timedelta(hours=1), 501),  # newer: served
+        ("c2", latest["c2"] + timedelta(hours=2), 502),  # newer: served
+        ("c3", latest["c3"] - timedelta(hours=1), 503),  # late, older than c3's latest: refused
+        ("c40", now - timedelta(hours=1), 540),  # a new entity: served
+        ("c4", now + timedelta(days=3), 504),  # in the future: not served yet
+    ]
+    new = spark.createDataFrame(
+        [(c, ts, age, "app", 0.5, True, T0.date(), ts) for c, ts, age in appended],
+        "customer_id string, feature_timestamp timestamp, age bigint, city string, "
+        "score double, active boolean, signup date, created_timestamp timestamp",
+    ).select(*table.columns)
+    new.write.format("delta").mode("append").save(f"{store.config.project_root}/features/profile")
+
+    inc = store.sync_online("profile")
+    assert inc.mode == "incremental" and inc.reason.startswith("rows inserted"), inc.reason
+    assert inc.keys_written == 3 and inc.keys_deleted == 0  # c1, c2, c40
+    assert assert_redis_equals_delta(spark, store, 41) == n + 1
+    got = store.get_online_features(["profile:age"], [{"customer": c} for c in ("c1", "c3", "c4")])
+    assert got.to_dict()["age"][0] == 501 and got.to_dict()["age"][1] != 503
+    assert got.to_dict()["age"][2] != 504
+
+    # a rewrite that replaces rows (materialization) takes the general path again; it drops
+    # the appended rows, which moves c1/c2 back in time: only a full reload serves that
+    store.materialize("profile", T0 - DAY, T0 + 20 * DAY)
+    general = store.sync_online("profile")
+    assert general.reason.startswith("changes of Delta versions"), general.reason
+    assert general.keys_deleted == 1  # c40 has no row any more
+    store.sync_online("profile", mode="full")
+    assert assert_redis_equals_delta(spark, store, 41) == n
