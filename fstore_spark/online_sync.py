@@ -743,29 +743,10 @@ class _Job:
             future = None if row is None or row["m"] is None else int(row["m"])
         else:
             future = _min_opt(state.future_us, fut)
-        self.online.client.hset(
-            self.layout.meta_key(self.view.name),
-            mapping=self._meta(
-                {
-                    "version": version,
-                    "as_of_us": as_of_us,
-                    "future_us": "" if future is None else future,
-                    "mode": "incremental",
-                }
-            ),
-        )
-        return self._result(
-            mode="incremental",
-            version=version,
-            previous_version=prev,
-            namespace=state.ns,
-            keys_written=w,
-            keys_skipped=s,
-            keys_deleted=d,
-            as_of=_dt(as_of_us),
-            reason=f"changes of Delta versions {prev + 1}..{version}"
-            + (" and rows that became current" if due else ""),
-        )
+        reason = f"changes of Delta versions {prev + 1}..{version}"
+        if due:
+            reason += " and rows that became current"
+        return self._commit_incremental(state, version, as_of_us, future, (w, s, d), reason)
 
     def _from_inserts(
         self, cdf: DataFrame, state: SyncState, version: int, prev: int, as_of_us: int
@@ -784,6 +765,19 @@ class _Job:
         writes = _to_writes(latest, prefix, self.keys, self.features, self.expire_after, None)
         w, s, d, fut = _run_writers(writes, self._spec(version))
         future = _min_opt(state.future_us, fut)
+        reason = f"rows inserted by Delta versions {prev + 1}..{version}"
+        return self._commit_incremental(state, version, as_of_us, future, (w, s, d), reason)
+
+    def _commit_incremental(
+        self,
+        state: SyncState,
+        version: int,
+        as_of_us: int,
+        future: int | None,
+        counts: tuple[int, int, int],
+        reason: str,
+    ) -> SyncResult:
+        """Advance the sync state (after every partition succeeded) and report the run."""
         self.online.client.hset(
             self.layout.meta_key(self.view.name),
             mapping=self._meta(
@@ -798,13 +792,13 @@ class _Job:
         return self._result(
             mode="incremental",
             version=version,
-            previous_version=prev,
+            previous_version=state.version,
             namespace=state.ns,
-            keys_written=w,
-            keys_skipped=s,
-            keys_deleted=d,
+            keys_written=counts[0],
+            keys_skipped=counts[1],
+            keys_deleted=counts[2],
             as_of=_dt(as_of_us),
-            reason=f"rows inserted by Delta versions {prev + 1}..{version}",
+            reason=reason,
         )
 
 
