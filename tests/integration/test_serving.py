@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import redis
+from conftest import free_port
 from fastapi.testclient import TestClient
 
 from fstore_spark.cli import main as cli_main
 from fstore_spark.serving import create_app
 from fstore_spark.store import FeatureStore
-from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC)

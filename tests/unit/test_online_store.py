@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 import pytest
 import redis
+from conftest import free_port
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,7 +35,6 @@ from fstore_spark.online_store import (
     redact_url,
     write_batches,
 )
-from tests.conftest import free_port
 
 timestamps = st.datetimes(
     min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
