@@ -305,6 +305,9 @@ def main() -> None:
             raw_s, raw_n = raw_writes(spark, path, port, 1000)
             changed = change_one_percent(spark, path, n, now - timedelta(minutes=5))
             inc = store.sync_online(f"a{n}")
+            # a second round (another 1% appended a minute later): the run-to-run spread
+            change_one_percent(spark, path, n, now - timedelta(minutes=4))
+            inc2 = store.sync_online(f"a{n}")
             full2 = store.sync_online(f"a{n}", mode="full")
             rows_out += [
                 {
@@ -329,6 +332,13 @@ def main() -> None:
                     "vs_raw": inc.seconds / full.seconds,  # here: vs the full sync
                 },
                 {
+                    "run": f"incremental sync again, {changed:,} changed (1%)",
+                    "seconds": inc2.seconds,
+                    "rows_per_s": changed / inc2.seconds,
+                    "keys": inc2.keys_written,
+                    "vs_raw": inc2.seconds / full.seconds,  # here: vs the full sync
+                },
+                {
                     "run": f"full reload {n:,} (new namespace + unlink old)",
                     "seconds": full2.seconds,
                     "rows_per_s": n / full2.seconds,
@@ -336,8 +346,8 @@ def main() -> None:
                     "vs_raw": full2.seconds / raw_s,
                 },
             ]
-            assert inc.keys_written == changed, inc
-            print(json.dumps(rows_out[-4:], default=str), flush=True)
+            assert inc.keys_written == changed == inc2.keys_written, (inc, inc2)
+            print(json.dumps(rows_out[-5:], default=str), flush=True)
 
         # ------------------------------------------------------------ reads
         nb = min(sizes)

@@ -264,7 +264,7 @@ def _latest(
     features: list[str],
     as_of_us: int,
     ttl: timedelta | None,
-    partitions: int,
+    partitions: int | None,
     also_keys: DataFrame | None = None,
 ) -> DataFrame:
     """Latest eligible row and next future timestamp of every entity.
@@ -274,7 +274,8 @@ def _latest(
     ``also_keys`` adds entities (key columns only) that must come out even without any row,
     with a null struct. The entities are hash-partitioned into ``partitions`` writer tasks
     explicitly: left to adaptive execution, a narrow table would be coalesced into one task and
-    written by one connection.
+    written by one connection. ``partitions=None`` (small inputs) puts everything in one task
+    instead: a single partition already groups every entity, so there is no shuffle at all.
     """
     from pyspark.sql import functions as F
 
@@ -288,7 +289,7 @@ def _latest(
     rows = rows.select(*keys, FEATURE_TIMESTAMP, CREATED_TIMESTAMP, *features)
     if also_keys is not None:
         rows = rows.unionByName(also_keys.select(*keys), allowMissingColumns=True)
-    rows = rows.repartition(partitions, *keys)
+    rows = rows.coalesce(1) if partitions is None else rows.repartition(partitions, *keys)
     current = ts <= as_of
     # max over a struct = latest feature_timestamp, ties to the latest created_timestamp, then
     # to the values themselves (deterministic); one aggregation, no window, no collect
@@ -338,25 +339,20 @@ def _to_writes(
 
 def _run_writers(df: DataFrame, spec: WriterSpec) -> tuple[int, int, int, int | None]:
     """Write on the executors; sum the per-partition counts (one small row per partition)."""
-    from pyspark.sql import functions as F
 
     def write(batches: Any) -> Any:
         return write_batches(batches, spec)
 
-    out = (
-        df.mapInArrow(write, WRITER_OUTPUT_SCHEMA)
-        .agg(
-            F.sum("written").alias("w"),
-            F.sum("skipped").alias("s"),
-            F.sum("deleted").alias("d"),
-            F.min("future_us").alias("f"),
-        )
-        .first()
+    # one small row per writer task (bounded by the number of partitions): summed here rather
+    # than by one more shuffle stage
+    out = df.mapInArrow(write, WRITER_OUTPUT_SCHEMA).collect()
+    futures = [int(r["future_us"]) for r in out if r["future_us"] is not None]
+    return (
+        sum(int(r["written"] or 0) for r in out),
+        sum(int(r["skipped"] or 0) for r in out),
+        sum(int(r["deleted"] or 0) for r in out),
+        min(futures) if futures else None,
     )
-    if out is None:
-        return 0, 0, 0, None
-    f = out["f"]
-    return int(out["w"] or 0), int(out["s"] or 0), int(out["d"] or 0), None if f is None else int(f)
 
 
 # ------------------------------------------------------------------------------------ the job
@@ -364,6 +360,7 @@ def _run_writers(df: DataFrame, spec: WriterSpec) -> tuple[int, int, int, int | 
 
 _HISTORY = 50  # recent commits read at the start of a run (version + change size estimate)
 _BROADCAST_ROWS = 2_000_000  # changed rows up to which the changed keys are broadcast
+_SMALL_FEED_ROWS = 200_000  # inserted rows up to which one writer task takes them all
 
 
 def _recent_history(spark: SparkSession, path: str, view: str) -> list[tuple[int, int, bool]]:
@@ -756,8 +753,14 @@ class _Job:
 
         assert state.ns is not None
         rows = cdf.where(F.col("_change_type") == "insert")
+        small = self._changed_rows(prev) <= _SMALL_FEED_ROWS  # one task, no shuffle
         latest = _latest(
-            rows, self.key_names, self.features, as_of_us, self.view.ttl, self.partitions
+            rows,
+            self.key_names,
+            self.features,
+            as_of_us,
+            self.view.ttl,
+            None if small else self.partitions,
         )
         prefix = self.layout.data_prefix(self.view.name, state.ns)
         # an entity without a current candidate (all its new rows in the future or beyond the

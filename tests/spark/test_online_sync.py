@@ -396,7 +396,7 @@ def test_incremental_after_appends_reads_only_the_feed(
         ("c3", latest["c3"] - timedelta(hours=1), 503),  # late, older than c3's latest: refused
         ("c40", now - timedelta(hours=1), 540),  # a new entity: served
         ("c4", now + timedelta(days=3), 504),  # in the future: not served yet
-    ]
+    ] + [(f"c{i}", latest[f"c{i}"] + timedelta(hours=3), 600 + i) for i in range(5, 12)]
     new = spark.createDataFrame(
         [(c, ts, age, "app", 0.5, True, T0.date(), ts) for c, ts, age in appended],
         "customer_id string, feature_timestamp timestamp, age bigint, city string, "
@@ -404,9 +404,22 @@ def test_incremental_after_appends_reads_only_the_feed(
     ).select(*table.columns)
     new.write.format("delta").mode("append").save(f"{store.config.project_root}/features/profile")
 
+    # killed after one batch of 7 (test hook), then rerun: the state did not advance
+    cat = store._serving_catalog()
+    with pytest.raises(Exception, match="injected failure"):
+        sync_view(
+            spark,
+            store.config.project_root,
+            cat.view("profile"),
+            cat.join_keys["profile"],
+            store.online_store,
+            fail_after_partitions=0,
+        )
+    assert store.online_store.state("profile").version == first.version
     inc = store.sync_online("profile")
     assert inc.mode == "incremental" and inc.reason.startswith("rows inserted"), inc.reason
-    assert inc.keys_written == 3 and inc.keys_deleted == 0  # c1, c2, c40
+    # c1, c2, c40 and c5..c11 are served (some already by the killed run: rewritten or skipped)
+    assert inc.keys_written + inc.keys_skipped >= 10 and inc.keys_deleted == 0
     assert assert_redis_equals_delta(spark, store, 41) == n + 1
     got = store.get_online_features(["profile:age"], [{"customer": c} for c in ("c1", "c3", "c4")])
     assert got.to_dict()["age"][0] == 501 and got.to_dict()["age"][1] != 503
