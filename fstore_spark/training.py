@@ -32,8 +32,8 @@ from fstore_spark.offline_store import (
     FEATURE_TIMESTAMP,
     feature_table_path,
     read_feature_table,
-    table_history,
-    to_utc,
+    table_version,
+    table_version_at,
 )
 
 if TYPE_CHECKING:
@@ -248,7 +248,7 @@ def get_historical_features(
         delta_version = (
             version
             if version is not None
-            else _resolve_version(spark, project_root, view_name, stamp)
+            else _read_version(spark, feature_table_path(project_root, view_name), stamp)
         )
         names = {f: f"{view_name}__{f}" if full_feature_names else f for f in feats}
         renamed = table.select(
@@ -369,21 +369,9 @@ def _post_process(
     return df.drop(FOUND_TS)
 
 
-def _resolve_version(
-    spark: SparkSession, project_root: str, view: str, stamp: datetime | str | None
-) -> int | None:
+def _read_version(spark: SparkSession, path: str, stamp: datetime | str | None) -> int | None:
     """The Delta version that a read (now, or as of an instant) sees."""
-    hist = table_history(spark, feature_table_path(project_root, view))
-    if not hist:
-        return None
-    if stamp is None:
-        return int(hist[0]["version"])
-    at = to_utc(stamp)
-    for h in hist:  # newest first
-        ts = h["timestamp"]
-        if ts is not None and to_utc(ts) <= at:
-            return int(h["version"])
-    return None
+    return table_version(spark, path) if stamp is None else table_version_at(spark, path, stamp)
 
 
 def temporal_split(df: Any, test_size: float, timestamp_column: str) -> tuple[Any, Any]:
