@@ -24,21 +24,24 @@ is as precise as a dense daily table and much smaller when entities are sparse.
    last event, last event time, and the set of distinct values. This is a hash aggregation with
    map-side combining, so a hot entity never lands in one task; tiles are stored as a Delta table
    (``_tiles/<view>``) and reused by incremental runs.
-2. *Windows without rescanning*: each tile contributes ``+partial`` at ``T`` and, for each window
-   ``w``, a *retraction* ``-partial`` at ``T + w``. A running sum (an unbounded-preceding window,
-   O(1) per row) over contributions and retractions is exactly the windowed sum over
-   ``(t - w, t]``; counts, sums and sums of squares (so means and standard deviations) all work
-   this way, for every window at once, with a single sort per entity over its *tiles* (not its
-   events). ``min``/``max`` are not invertible and use a sliding range frame over the tiles;
-   ``last`` and ``recency`` are running maxima checked against the window start.
+2. *Windows without rescanning*: tiles are shuffled once by entity and every later step stays
+   in those partitions. Each tile becomes a row at ``T`` (its partials) and, for each window
+   ``w``, a row at ``T + w`` that *retracts* them. A running sum over these rows (O(1) per row)
+   is exactly the windowed sum over ``(t - w, t]``: counts, sums and sums of squares (so means
+   and standard deviations), every window at once, one sort per entity over its tiles.
+   ``min``/``max`` are not invertible: a pass over the tile rows computes, per tile, the
+   extremum of ``(T - w, T]`` (the value at ``T``) and of ``(T, T + w]`` (the value at
+   ``T + w``, when the tile leaves); between two rows that carry a value for ``w`` nothing
+   enters or leaves ``w``, so every other row takes the last one. ``last`` and ``recency`` are
+   running maxima checked against the window start.
 3. *Exact distinct counts*: for each (entity, value) the occurrence tiles are sorted; a value is
    active at ``t`` iff it occurred in ``(t - w, t]``, i.e. ``t`` lies in the union of
-   ``[T_i, T_i + w)``. Each merged interval contributes ``+1`` at its start and ``-1`` at its
-   end, and the running sum of those is the exact distinct count, in O(1) memory per row — no
-   sets are merged per row and no sketch error.
+   ``[T_i, T_i + w)``. Per tile, the values that open an activity interval count ``+1`` at
+   ``T`` and those that close one ``-1`` at ``T + w``, riding on the rows above: the running
+   sum is the exact distinct count, with no set merged per row and no sketch error.
 
 Long windows and lifetime aggregates therefore cost the same memory as short ones; the only
-per-row buffer is the sliding frame of ``min``/``max`` (at most ``window / cadence`` tiles).
+per-row buffer is the tile frame of ``min``/``max`` (at most ``window / cadence`` tiles).
 """
 
 from __future__ import annotations
@@ -143,8 +146,8 @@ _KINDS_BY_FUNCTION: dict[str, tuple[str, ...]] = {
     "count": ("n",),
     "mean": ("n", "s"),
     "stddev": ("n", "s", "q"),
-    "min": ("min",),
-    "max": ("max",),
+    "min": ("n", "min"),
+    "max": ("n", "max"),
     "last": ("last",),
     "recency": ("lts",),
     "count_distinct": ("set",),
@@ -325,11 +328,27 @@ def features_from_tiles(
 
     Returns:
         Keys, ``_fs_t`` (epoch micros) and the feature columns, cast to their dtypes.
+
+    How (three sorts per entity, each over tiles, never over events):
+
+    1. tiles are shuffled once by entity; everything after stays in those partitions;
+    2. *tile pass* (one sort by tile time): windowed min/max per tile row with a backward
+       frame ``(T - w, T]`` (the value at the tile) and a forward frame ``(T, T + w]`` (the
+       value at ``T + w``, when the tile leaves the window); for exact distinct counts, the
+       number of values of the tile that open / close an activity interval (from the previous
+       / next tile holding the same value, one extra sort per (entity, value));
+    3. *emission pass*: each tile becomes one row at ``T`` (contributions) and one row per
+       window at ``T + w`` (retractions and the forward min/max): running sums over these rows
+       are the windowed sums, and the min/max of window ``w`` at any row is the last value
+       emitted for ``w`` (nothing enters or leaves ``w`` between two such rows). Rows at the
+       same instant are peers of a RANGE frame, so all see the same state; one per instant is
+       kept.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     keys = list(spec.keys)
+    cad = spec.cadence_us
     tiles = tiles.where(F.col(TILE) <= F.lit(end_us))
     lifetime_sets = any(
         a.window is None and a.function in ("count_distinct", "approx_count_distinct")
@@ -338,6 +357,7 @@ def features_from_tiles(
     if cut_us is not None and lifetime_sets:
         cut_us = None  # exact lifetime distinct counts need every occurrence
     replay = tiles if cut_us is None else tiles.where(F.col(TILE) > F.lit(cut_us))
+    replay = replay.repartition(*keys)
 
     # which (input, kind, window-key) running sums are needed
     sums: list[tuple[_Input, str, str]] = []
@@ -352,53 +372,128 @@ def features_from_tiles(
     def dcol(inp: _Input, kind: str, wk: str) -> str:
         return f"_fs_d{inp.i}_{kind}_{wk}"
 
-    nonsum = [
-        (inp, kind)
-        for inp in spec.inputs
-        for kind in spec.kinds[inp.i]
-        if kind in ("min", "max", "last", "lts")
+    # min/max: (input, kind) -> window keys asked for ("L" = lifetime)
+    extrema: dict[tuple[int, str], set[str]] = {}
+    for agg in spec.view.aggregations:
+        if agg.function in ("min", "max"):
+            extrema.setdefault((spec.input_of[agg.name].i, agg.function), set()).add(spec.wkey(agg))
+    inputs = {inp.i: inp for inp in spec.inputs}
+    lasts = [
+        (inp, kind) for inp in spec.inputs for kind in spec.kinds[inp.i] if kind in ("last", "lts")
     ]
-
-    # -- contributions at T (every partial) and retractions at T + w (sums only) -----------
-    contrib = [F.col(TILE).alias(T)]
-    for inp, kind, wk in sums:
-        contrib.append(F.col(inp.partial(kind)).alias(dcol(inp, kind, wk)))
-    for inp, kind in nonsum:
-        contrib.append(F.col(inp.partial(kind)).alias(inp.partial(kind)))
-    rows = replay.select(*keys, *contrib)
-    if spec.windows:
-        # one row per tile and window at T + w: it retracts the running sums and, even when a
-        # window has no sums (only min/max/last/recency), marks the instant its value changes.
-        # Retraction rows are narrow (only the running-sum columns), built by one explode
-        elements = []
-        for wi, w in enumerate(spec.windows):
-            retract = [(F.col(TILE) + F.lit(w)).alias(T)]
-            for inp, kind, wk in sums:
-                val = (
-                    -F.col(inp.partial(kind))
-                    if wk == str(wi)
-                    else F.lit(None).cast(_sum_type(spec, inp, kind))
-                )
-                retract.append(val.alias(dcol(inp, kind, wk)))
-            elements.append(F.struct(*retract))
-        retractions = replay.select(*keys, F.explode(F.array(*elements)).alias("_e")).select(
-            *keys, "_e.*"
-        )
-        retractions = retractions.where(F.col(T) <= F.lit(end_us))
-        rows = rows.unionByName(retractions, allowMissingColumns=True)
-
-    value_cols = [dcol(i, k, w) for i, k, w in sums] + [i.partial(k) for i, k in nonsum]
-
-    # -- exact distinct counts: +1 / -1 at the ends of merged activity intervals ------------
     distinct_aggs = [
         a
         for a in spec.view.aggregations
         if a.function in ("count_distinct", "approx_count_distinct")
     ]
-    if distinct_aggs:
-        dd = _distinct_deltas(replay, spec, distinct_aggs, end_us)
-        rows = rows.unionByName(dd, allowMissingColumns=True)
-        value_cols += [f"_fs_dd_{a.name}" for a in distinct_aggs]
+
+    def xcol(i: int, kind: str, wk: str) -> str:
+        return f"{inputs[i].partial(kind)}_{wk}"
+
+    # -- tile pass --------------------------------------------------------------------------
+    by_tile = Window.partitionBy(*keys).orderBy(TILE)
+    rows = replay
+    tile_cols: list[Column] = []
+    flag_cols: list[str] = []
+    for i in {spec.input_of[a.name].i for a in distinct_aggs}:
+        inp = inputs[i]
+        mine = [a for a in distinct_aggs if spec.input_of[a.name].i == i]
+        # one row per (tile, value); the tile's own columns ride on its first row
+        other = [c for c in rows.columns if c not in (*keys, TILE)]
+        exploded = rows.select(
+            *keys,
+            TILE,
+            *other,
+            F.posexplode_outer(inp.partial("set")).alias("_fs_pos", "_fs_v"),
+        )
+        by_value = Window.partitionBy(*keys, "_fs_v").orderBy(TILE)
+        prev, nxt = F.lag(TILE).over(by_value), F.lead(TILE).over(by_value)
+        exploded = exploded.select("*", prev.alias("_fs_prev"), nxt.alias("_fs_next"))
+        peers = by_tile.rangeBetween(0, 0)
+        has_v = F.col("_fs_v").isNotNull()
+        counts = []
+        for a in mine:
+            pc, mc = f"_fs_dp_{a.name}", f"_fs_dm_{a.name}"
+            if a.window is None:
+                opens = has_v & F.col("_fs_prev").isNull()
+                closes = F.lit(False)
+            else:
+                w = _us(a.window)
+                opens = has_v & (F.col("_fs_prev").isNull() | (F.col(TILE) - F.col("_fs_prev") > w))
+                closes = has_v & (
+                    F.col("_fs_next").isNull() | (F.col("_fs_next") - F.col(TILE) > w)
+                )
+            counts.append(F.sum(opens.cast("long")).over(peers).alias(pc))
+            counts.append(F.sum(closes.cast("long")).over(peers).alias(mc))
+            flag_cols += [pc, mc]
+        rows = (
+            exploded.select(*keys, TILE, *other, "_fs_pos", *counts)
+            .where(F.col("_fs_pos").isNull() | (F.col("_fs_pos") == 0))
+            .drop("_fs_pos", inp.partial("set"))
+        )
+    for (i, kind), wks in extrema.items():
+        fn = F.min if kind == "min" else F.max
+        name = inputs[i].partial(kind)
+        for wi, w in enumerate(spec.windows):
+            if str(wi) not in wks:
+                continue
+            # tile ends are multiples of the cadence: (T - w, T] and (T, T + w] in tile units
+            back = by_tile.rangeBetween(-(w - cad), 0)
+            ahead = by_tile.rangeBetween(cad, w)
+            tile_cols.append(fn(name).over(back).alias(f"_fs_b{i}_{kind}_{wi}"))
+            tile_cols.append(fn(name).over(ahead).alias(f"_fs_a{i}_{kind}_{wi}"))
+    if tile_cols:
+        rows = rows.select("*", *tile_cols)
+
+    # -- emission rows: contributions at T, retractions / forward values at T + w ----------
+    def sum_type(inp: _Input, kind: str) -> str:
+        return _sum_type(spec, inp, kind)
+
+    out_cols: list[tuple[str, str]] = []  # (name, spark type) of every element field
+    for inp, kind, wk in sums:
+        out_cols.append((dcol(inp, kind, wk), sum_type(inp, kind)))
+    types = dict(rows.dtypes)
+    for (i, kind), wks in extrema.items():
+        for wk in sorted(wks):
+            out_cols.append((xcol(i, kind, wk), types[inputs[i].partial(kind)]))
+    for inp, kind in lasts:
+        out_cols.append((inp.partial(kind), types[inp.partial(kind)]))
+    for a in distinct_aggs:
+        out_cols.append((f"_fs_dd_{a.name}", "bigint"))
+
+    def element(t: Column, values: dict[str, Column]) -> Column:
+        fields = [t.alias(T)]
+        for name, typ in out_cols:
+            fields.append(values.get(name, F.lit(None)).cast(typ).alias(name))
+        return F.struct(*fields)
+
+    here: dict[str, Column] = {}
+    for inp, kind, wk in sums:
+        here[dcol(inp, kind, wk)] = F.col(inp.partial(kind))
+    for (i, kind), wks in extrema.items():
+        for wk in wks:
+            src = inputs[i].partial(kind) if wk == "L" else f"_fs_b{i}_{kind}_{wk}"
+            here[xcol(i, kind, wk)] = F.col(src)
+    for inp, kind in lasts:
+        here[inp.partial(kind)] = F.col(inp.partial(kind))
+    for a in distinct_aggs:
+        here[f"_fs_dd_{a.name}"] = F.col(f"_fs_dp_{a.name}")
+    elements = [element(F.col(TILE), here)]
+    for wi, w in enumerate(spec.windows):
+        leave: dict[str, Column] = {}
+        for inp, kind, wk in sums:
+            if wk == str(wi):
+                leave[dcol(inp, kind, wk)] = -F.col(inp.partial(kind))
+        for (i, kind), wks in extrema.items():
+            if str(wi) in wks:
+                leave[xcol(i, kind, str(wi))] = F.col(f"_fs_a{i}_{kind}_{wi}")
+        for a in distinct_aggs:
+            if a.window is not None and _us(a.window) == w:
+                leave[f"_fs_dd_{a.name}"] = -F.col(f"_fs_dm_{a.name}")
+        # a row at T + w even with nothing to retract: a value of window w changes there
+        elements.append(element(F.col(TILE) + F.lit(w), leave))
+    stream = rows.select(*keys, F.explode(F.array(*elements)).alias("_e")).select(*keys, "_e.*")
+    stream = stream.where(F.col(T) <= F.lit(end_us))
 
     # -- baseline: tiles before the cut folded into one row per entity (lifetime only) -----
     if cut_us is not None and spec.has_lifetime:
@@ -406,9 +501,12 @@ def features_from_tiles(
         for inp, kind, wk in sums:
             if wk == "L":
                 base_aggs.append(F.sum(inp.partial(kind)).alias(dcol(inp, kind, wk)))
-        for inp, kind in nonsum:
-            fn = {"min": F.min, "max": F.max, "last": F.max, "lts": F.max}[kind]
-            base_aggs.append(fn(inp.partial(kind)).alias(inp.partial(kind)))
+        for (i, kind), wks in extrema.items():
+            if "L" in wks:
+                fn = F.min if kind == "min" else F.max
+                base_aggs.append(fn(inputs[i].partial(kind)).alias(xcol(i, kind, "L")))
+        for inp, kind in lasts:
+            base_aggs.append(F.max(inp.partial(kind)).alias(inp.partial(kind)))
         if base_aggs:
             base = (
                 tiles.where(F.col(TILE) <= F.lit(cut_us))
@@ -416,49 +514,41 @@ def features_from_tiles(
                 .agg(*base_aggs)
                 .withColumn(T, F.lit(cut_us).cast("long"))
             )
-            rows = rows.unionByName(base, allowMissingColumns=True)
+            stream = stream.unionByName(base, allowMissingColumns=True)
 
-    # -- one row per (entity, t); one sort per entity over its tiles, not its events --------
-    merged_aggs = []
-    for c in value_cols:
-        if c.startswith("_fs_d"):
-            merged_aggs.append(F.sum(c).alias(c))
-    for inp, kind in nonsum:
-        fn = {"min": F.min, "max": F.max, "last": F.max, "lts": F.max}[kind]
-        merged_aggs.append(fn(inp.partial(kind)).alias(inp.partial(kind)))
-    merged = rows.repartition(*keys).groupBy(*keys, T).agg(*merged_aggs)
-
-    running = Window.partitionBy(*keys).orderBy(T).rowsBetween(Window.unboundedPreceding, 0)
-    out = [*keys, T]
+    # -- running state: RANGE frames so that rows at the same instant all see every peer ----
+    running = Window.partitionBy(*keys).orderBy(T).rangeBetween(Window.unboundedPreceding, 0)
     state: dict[str, Column] = {}
     for inp, kind, wk in sums:
         state[dcol(inp, kind, wk)] = F.sum(dcol(inp, kind, wk)).over(running)
     for a in distinct_aggs:
         state[f"_fs_dd_{a.name}"] = F.sum(f"_fs_dd_{a.name}").over(running)
-    for inp, kind in nonsum:
-        name = inp.partial(kind)
-        if kind in ("last", "lts"):
-            # tiles are in time order and each holds its own maximum, so the latest non-null
-            # tile value is the running maximum: last(ignorenulls) avoids struct comparisons
-            state[name] = F.last(name, ignorenulls=True).over(running)
-        else:
-            fn = F.min if kind == "min" else F.max
-            used = {
-                spec.wkey(a)
-                for a in spec.view.aggregations
-                if a.function == kind and spec.input_of[a.name].i == inp.i
-            }
-            if "L" in used:
-                state[f"{name}_L"] = fn(name).over(running)
-            for wi, w in enumerate(spec.windows):
-                if str(wi) not in used:
-                    continue  # a sliding frame costs O(window) per row: only the ones asked for
-                # tiles T with t - w < T <= t; tile ends are multiples of the cadence
-                frame = Window.partitionBy(*keys).orderBy(T).rangeBetween(-(w - spec.cadence_us), 0)
-                state[f"{name}_{wi}"] = fn(name).over(frame)
-    windowed = merged.select(*out, *[c.alias(n) for n, c in state.items()])
-    windowed = windowed.where((F.col(T) >= F.lit(start_us)) & (F.col(T) <= F.lit(end_us)))
-
+    for (i, kind), wks in extrema.items():
+        for wk in wks:
+            name = xcol(i, kind, wk)
+            if wk == "L":
+                fn = F.min if kind == "min" else F.max
+                state[name] = fn(name).over(running)
+            else:
+                # the last value emitted for this window (null when the window is empty:
+                # _finalize checks the window's count)
+                state[name] = F.last(name, ignorenulls=True).over(running)
+    for inp, kind in lasts:
+        # tiles are in time order and each holds its own maximum, so the latest non-null
+        # tile value is the running maximum: last(ignorenulls) avoids struct comparisons
+        state[inp.partial(kind)] = F.last(inp.partial(kind), ignorenulls=True).over(running)
+    order = Window.partitionBy(*keys).orderBy(T)
+    windowed = stream.select(
+        *keys,
+        T,
+        F.lead(T).over(order).alias("_fs_next_t"),
+        *[c.alias(n) for n, c in state.items()],
+    )
+    windowed = windowed.where(
+        (F.col("_fs_next_t").isNull() | (F.col("_fs_next_t") != F.col(T)))
+        & (F.col(T) >= F.lit(start_us))
+        & (F.col(T) <= F.lit(end_us))
+    )
     features = [_finalize(spec, a, dcol) for a in spec.view.aggregations]
     return windowed.select(*keys, T, *features)
 
@@ -470,58 +560,6 @@ def _sum_type(spec: _Spec, inp: _Input, kind: str) -> str:
         return "double"
     dtype = spec.input_dtypes.get(inp.column, "int64")
     return "bigint" if dtype in ("int32", "int64") else "double"
-
-
-def _distinct_deltas(
-    tiles: DataFrame, spec: _Spec, aggs: list[Aggregation], end_us: int
-) -> DataFrame:
-    """Rows (keys, t, _fs_dd_<agg>) of +1/-1 at the ends of each value's activity intervals."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    keys = list(spec.keys)
-    frames = []
-    for inp in {spec.input_of[a.name].i: spec.input_of[a.name] for a in aggs}.values():
-        mine = [a for a in aggs if spec.input_of[a.name].i == inp.i]
-        occ = tiles.select(*keys, TILE, F.explode(inp.partial("set")).alias("_fs_v"))
-        order = Window.partitionBy(*keys, "_fs_v").orderBy(TILE)
-        occ = occ.select(
-            *keys,
-            TILE,
-            F.lag(TILE).over(order).alias("_prev"),
-            F.lead(TILE).over(order).alias("_next"),
-        )
-        elements = []
-        names = [f"_fs_dd_{a.name}" for a in mine]
-
-        def element(t: Column, name: str, value: Column, names: list[str] = names) -> Column:
-            # every struct lists the same fields in the same order (array needs one type)
-            fields = [(value if n == name else F.lit(None)).cast("long").alias(n) for n in names]
-            return F.struct(t.alias(T), *fields)
-
-        for a in mine:
-            col = f"_fs_dd_{a.name}"
-            if a.window is None:
-                elements.append(element(F.col(TILE), col, F.when(F.col("_prev").isNull(), 1)))
-                continue
-            w = _us(a.window)
-            plus = F.when(F.col("_prev").isNull() | (F.col(TILE) - F.col("_prev") > w), 1)
-            minus = F.when(F.col("_next").isNull() | (F.col("_next") - F.col(TILE) > w), -1)
-            elements.append(element(F.col(TILE), col, plus))
-            elements.append(element(F.col(TILE) + F.lit(w), col, minus))
-        exploded = occ.select(*keys, F.explode(F.array(*elements)).alias("_e")).select(
-            *keys, "_e.*"
-        )
-        value_cols = [f"_fs_dd_{a.name}" for a in mine]
-        any_value = F.lit(False)
-        for c in value_cols:
-            any_value = any_value | F.col(c).isNotNull()
-        exploded = exploded.where((F.col(T) <= F.lit(end_us)) & any_value)
-        frames.append(exploded)
-    result = frames[0]
-    for f in frames[1:]:
-        result = result.unionByName(f, allowMissingColumns=True)
-    return result
 
 
 def _finalize(spec: _Spec, agg: Aggregation, dcol: Any) -> Column:
@@ -549,6 +587,8 @@ def _finalize(spec: _Spec, agg: Aggregation, dcol: Any) -> Column:
         value = F.when(n >= 2, F.sqrt(F.greatest(var, F.lit(0.0))))
     elif fn in ("min", "max"):
         value = F.col(f"{inp.partial(fn)}_{wk}")
+        if agg.window is not None:
+            value = F.when(run("n") > 0, value)
     elif fn == "last":
         last = F.col(inp.partial("last"))
         if agg.window is None:
