@@ -59,7 +59,9 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
 __all__ = [
+    "OCC",
     "TILE",
+    "TILE_LAYOUT",
     "T",
     "build_tiles",
     "features_from_tiles",
@@ -69,6 +71,8 @@ __all__ = [
 ]
 
 TILE = "_fs_tile"  # tile end, epoch microseconds (long)
+OCC = "_fs_occ"  # -1 on tile rows; input index on occurrence rows (distinct counts)
+TILE_LAYOUT = 2  # bumped when the tile table's columns change meaning (old tables are rebuilt)
 T = "_fs_t"  # emission time, epoch microseconds (long)
 _US = 1_000_000
 _DAY_US = 86_400 * _US
@@ -239,6 +243,16 @@ def build_tiles(events: DataFrame, spec: _Spec, ts_col: str, created_col: str | 
     """Roll events up into one row of partial aggregates per (entity, tile).
 
     Rows with a null join key or a null event time are dropped (they cannot be attributed).
+    Views with distinct counts also get one *occurrence row* per (entity, tile, value) of each
+    such input (``OCC`` = the input index, the value in its ``set`` partial column); tile rows
+    have ``OCC = -1``.
+
+    Events are shuffled once, by (entity, tile): a hot entity spreads over its tiles, and every
+    aggregation below is a hash aggregation on fixed-width buffers (no sort of events). ``last``
+    needs the maximum of (event time, created time, value): events are first grouped by
+    (entity, tile, event time, created time) keeping the largest value, then per tile the value
+    at the largest (event time, created time), packed into one ``decimal(38,0)`` — created
+    times are assumed within 5e15 µs of the epoch (years 1811–2128).
     """
     from pyspark.sql import functions as F
 
@@ -251,46 +265,85 @@ def build_tiles(events: DataFrame, spec: _Spec, ts_col: str, created_col: str | 
         *[F.col(k) for k in spec.keys],
         tile_end_us(ts_us, spec.view.cadence).alias(TILE),
         ts_us.alias("_fs_ts"),
-        created_us.alias("_fs_created"),
+        created_us.cast("long").alias("_fs_created"),
         *[F.col(c) for c in sorted({i.column for i in spec.inputs if i.column != "*"})],
         *_filter_columns(spec),
-    )
-    aggs: list[Column] = []
-    for inp in spec.inputs:
+    ).repartition(*spec.keys, TILE)
+
+    def present(inp: _Input) -> Column:
         cond = F.col(f"_fs_f{inp.i}") if inp.filter is not None else F.lit(True)
-        if inp.column == "*":
-            present = cond
-            value = F.lit(1)
-        else:
-            present = cond & F.col(inp.column).isNotNull()
-            value = F.col(inp.column)
+        return cond if inp.column == "*" else cond & F.col(inp.column).isNotNull()
+
+    def value(inp: _Input) -> Column:
+        return F.lit(1) if inp.column == "*" else F.col(inp.column)
+
+    # stage 1 (only with `last`): per (entity, tile, ts, created), all partials + largest value
+    has_last = any("last" in spec.kinds[i.i] for i in spec.inputs)
+    stage: list[Column] = []
+    final: list[Column] = []
+    for inp in spec.inputs:
         dtype = spec.input_dtypes.get(inp.column, "int64")
         sum_type = "bigint" if dtype in ("int32", "int64") else "double"
+        ok, v = present(inp), value(inp)
         for kind in spec.kinds[inp.i]:
             name = inp.partial(kind)
             if kind == "n":
-                aggs.append(F.count(F.when(present, F.lit(1))).alias(name))
+                stage.append(F.count(F.when(ok, F.lit(1))).alias(name))
+                final.append(F.sum(name).alias(name) if has_last else F.col(name))
             elif kind == "s":
-                aggs.append(F.sum(F.when(present, value.cast(sum_type))).alias(name))
+                stage.append(F.sum(F.when(ok, v.cast(sum_type))).alias(name))
+                final.append(F.sum(name).alias(name) if has_last else F.col(name))
             elif kind == "q":
-                v = value.cast("double")
-                aggs.append(F.sum(F.when(present, v * v)).alias(name))
-            elif kind == "min":
-                aggs.append(F.min(F.when(present, value)).alias(name))
-            elif kind == "max":
-                aggs.append(F.max(F.when(present, value)).alias(name))
+                d = v.cast("double")
+                stage.append(F.sum(F.when(ok, d * d)).alias(name))
+                final.append(F.sum(name).alias(name) if has_last else F.col(name))
+            elif kind in ("min", "max", "lts"):
+                fn = F.min if kind == "min" else F.max
+                stage.append(fn(F.when(ok, F.col("_fs_ts") if kind == "lts" else v)).alias(name))
+                final.append(fn(name).alias(name) if has_last else F.col(name))
             elif kind == "last":
-                s = F.struct(
-                    F.col("_fs_ts").alias("ts"),
-                    F.col("_fs_created").alias("created"),
-                    value.alias("value"),
-                )
-                aggs.append(F.max(F.when(present, s)).alias(name))
-            elif kind == "lts":
-                aggs.append(F.max(F.when(present, F.col("_fs_ts"))).alias(name))
-            elif kind == "set":
-                aggs.append(F.collect_set(F.when(present, value)).alias(name))
-    return base.groupBy(*spec.keys, TILE).agg(*aggs)
+                stage.append(F.max(F.when(ok, v)).alias(name))
+    if not has_last:
+        tiles = base.groupBy(*spec.keys, TILE).agg(*stage)
+    else:
+        one = base.groupBy(*spec.keys, TILE, "_fs_ts", "_fs_created").agg(*stage)
+        packed = F.col("_fs_ts").cast("decimal(38,0)") * F.lit(10**16).cast("decimal(38,0)") + (
+            F.col("_fs_created") + F.lit(5 * 10**15)
+        ).cast("decimal(38,0)")
+        one = one.withColumn("_fs_k", packed.cast("decimal(38,0)"))
+        for inp in spec.inputs:
+            if "last" in spec.kinds[inp.i]:
+                name = inp.partial("last")
+                at = F.when(F.col(name).isNotNull(), F.col("_fs_k"))
+                final.append(F.max(at).alias(f"{name}_k"))
+                final.append(F.max_by(name, at).alias(name))
+        tiles = one.groupBy(*spec.keys, TILE).agg(*final)
+        for inp in spec.inputs:
+            if "last" in spec.kinds[inp.i]:
+                name = inp.partial("last")
+                k = F.col(f"{name}_k")
+                div = F.lit(10**16).cast("decimal(38,0)")
+                tiles = tiles.withColumn(
+                    name,
+                    F.when(
+                        k.isNotNull(),
+                        F.struct(
+                            F.floor(k / div).cast("long").alias("ts"),
+                            ((k % div).cast("long") - F.lit(5 * 10**15)).alias("created"),
+                            F.col(name).alias("value"),
+                        ),
+                    ),
+                ).drop(f"{name}_k")
+    tiles = tiles.withColumn(OCC, F.lit(-1))
+    for inp in spec.inputs:
+        if "set" in spec.kinds[inp.i]:
+            occ = (
+                base.where(present(inp))
+                .groupBy(*spec.keys, TILE, value(inp).alias(inp.partial("set")))
+                .agg(F.lit(inp.i).alias(OCC))
+            )
+            tiles = tiles.unionByName(occ, allowMissingColumns=True)
+    return tiles
 
 
 def _filter_columns(spec: _Spec) -> list[Column]:
@@ -394,43 +447,38 @@ def features_from_tiles(
     by_tile = Window.partitionBy(*keys).orderBy(TILE)
     rows = replay
     tile_cols: list[Column] = []
-    flag_cols: list[str] = []
-    for i in {spec.input_of[a.name].i for a in distinct_aggs}:
+    for i in sorted({spec.input_of[a.name].i for a in distinct_aggs}):
         inp = inputs[i]
         mine = [a for a in distinct_aggs if spec.input_of[a.name].i == i]
-        # one row per (tile, value); the tile's own columns ride on its first row
-        other = [c for c in rows.columns if c not in (*keys, TILE)]
-        exploded = rows.select(
-            *keys,
-            TILE,
-            *other,
-            F.posexplode_outer(inp.partial("set")).alias("_fs_pos", "_fs_v"),
+        # occurrence rows of this input: previous / next tile holding the same value
+        v = F.col(inp.partial("set"))
+        by_value = Window.partitionBy(*keys, v).orderBy(TILE)
+        rows = rows.select(
+            "*",
+            F.lag(TILE).over(by_value).alias("_fs_prev"),
+            F.lead(TILE).over(by_value).alias("_fs_next"),
         )
-        by_value = Window.partitionBy(*keys, "_fs_v").orderBy(TILE)
-        prev, nxt = F.lag(TILE).over(by_value), F.lead(TILE).over(by_value)
-        exploded = exploded.select("*", prev.alias("_fs_prev"), nxt.alias("_fs_next"))
         peers = by_tile.rangeBetween(0, 0)
-        has_v = F.col("_fs_v").isNotNull()
+        mine_occ = (F.col(OCC) == F.lit(i)) & v.isNotNull()
         counts = []
         for a in mine:
             pc, mc = f"_fs_dp_{a.name}", f"_fs_dm_{a.name}"
             if a.window is None:
-                opens = has_v & F.col("_fs_prev").isNull()
+                opens = mine_occ & F.col("_fs_prev").isNull()
                 closes = F.lit(False)
             else:
                 w = _us(a.window)
-                opens = has_v & (F.col("_fs_prev").isNull() | (F.col(TILE) - F.col("_fs_prev") > w))
-                closes = has_v & (
+                opens = mine_occ & (
+                    F.col("_fs_prev").isNull() | (F.col(TILE) - F.col("_fs_prev") > w)
+                )
+                closes = mine_occ & (
                     F.col("_fs_next").isNull() | (F.col("_fs_next") - F.col(TILE) > w)
                 )
+            # summed over the tile's peers: the tile row carries its values' counts
             counts.append(F.sum(opens.cast("long")).over(peers).alias(pc))
             counts.append(F.sum(closes.cast("long")).over(peers).alias(mc))
-            flag_cols += [pc, mc]
-        rows = (
-            exploded.select(*keys, TILE, *other, "_fs_pos", *counts)
-            .where(F.col("_fs_pos").isNull() | (F.col("_fs_pos") == 0))
-            .drop("_fs_pos", inp.partial("set"))
-        )
+        rows = rows.select(*[c for c in rows.columns if c not in ("_fs_prev", "_fs_next")], *counts)
+    rows = rows.where(F.col(OCC) == F.lit(-1))
     for (i, kind), wks in extrema.items():
         fn = F.min if kind == "min" else F.max
         name = inputs[i].partial(kind)
@@ -509,7 +557,7 @@ def features_from_tiles(
             base_aggs.append(F.max(inp.partial(kind)).alias(inp.partial(kind)))
         if base_aggs:
             base = (
-                tiles.where(F.col(TILE) <= F.lit(cut_us))
+                tiles.where((F.col(TILE) <= F.lit(cut_us)) & (F.col(OCC) == F.lit(-1)))
                 .groupBy(*keys)
                 .agg(*base_aggs)
                 .withColumn(T, F.lit(cut_us).cast("long"))
@@ -604,3 +652,120 @@ def _finalize(spec: _Spec, agg: Aggregation, dcol: Any) -> Column:
     else:  # pragma: no cover - definitions validate the function
         raise MaterializationError(f"unknown aggregation function {fn!r}")
     return value.cast(out_type).alias(agg.name)
+
+
+def features_at_instants(tiles: DataFrame, spec: _Spec, start_us: int, end_us: int) -> DataFrame:
+    """The rows of :func:`features_from_tiles` with ``start <= t <= end``, by direct evaluation.
+
+    For a short range (an incremental run: a day or a few), sweeping every tile of the last
+    ``max_window`` again is wasteful. Here each tile that can matter is paired with the few
+    emission instants it affects, and each (entity, instant) is one grouped aggregation — a hash
+    aggregation, no sort — with ``age = t - T`` deciding which window a tile belongs to. Rows
+    are emitted at exactly the instants the sweep emits (a tile at ``t`` or a tile leaving a
+    window at ``t``), with the same values (sums in a different order: equal to rounding).
+    """
+    from pyspark.sql import functions as F
+
+    keys = list(spec.keys)
+    cad = spec.cadence_us
+    windows = spec.windows
+    reach = spec.max_window_us  # a tile at T has an emission instant at T + w for each window
+    rows = tiles.where(F.col(TILE) <= F.lit(end_us))
+    first = F.greatest(F.col(TILE), F.lit(start_us))
+    if spec.has_lifetime:
+        last = F.lit(end_us)
+    else:
+        rows = rows.where(F.col(TILE) >= F.lit(start_us - reach))
+        last = F.least(F.lit(end_us), F.col(TILE) + F.lit(reach))
+    rows = rows.where(first <= last).select(
+        "*", F.explode(F.sequence(first, last, F.lit(cad))).alias(T)
+    )
+    occurrences = rows.where(F.col(OCC) >= 0)
+    rows = rows.where(F.col(OCC) == F.lit(-1))
+    age = F.col(T) - F.col(TILE)
+
+    def inside(wk: str) -> Column:
+        return F.lit(True) if wk == "L" else age < F.lit(windows[int(wk)])
+
+    aggs: list[Column] = []
+    done: set[str] = set()
+    for agg in spec.view.aggregations:
+        inp = spec.input_of[agg.name]
+        wk = spec.wkey(agg)
+        for kind in _KINDS_BY_FUNCTION[agg.function]:
+            if kind in _INVERTIBLE:
+                name = f"_fs_d{inp.i}_{kind}_{wk}"
+                if name not in done:
+                    aggs.append(F.sum(F.when(inside(wk), F.col(inp.partial(kind)))).alias(name))
+                    done.add(name)
+            elif kind in ("min", "max"):
+                if agg.function != kind:
+                    continue
+                name = f"{inp.partial(kind)}_{wk}"
+                fn = F.min if kind == "min" else F.max
+                if name not in done:
+                    aggs.append(fn(F.when(inside(wk), F.col(inp.partial(kind)))).alias(name))
+                    done.add(name)
+            elif kind == "lts":
+                name = inp.partial(kind)
+                if name not in done:
+                    aggs.append(F.max(inp.partial(kind)).alias(name))
+                    done.add(name)
+            elif kind == "last":
+                name = inp.partial(kind)
+                if name not in done:
+                    # the latest tile holding a value: tile ends are unique per entity
+                    p = F.col(name)
+                    order = F.when(p.isNotNull(), F.col(TILE))
+                    aggs.append(F.max_by(p["ts"], order).alias(f"{name}_ts"))
+                    aggs.append(F.max_by(p["value"], order).alias(f"{name}_value"))
+                    done.add(name)
+    emit = F.lit(False)
+    for w in (0, *windows):
+        emit = emit | (age == F.lit(w))
+    aggs.append(F.max(emit).alias("_fs_emit"))
+    out = rows.groupBy(*keys, T).agg(*aggs).where(F.col("_fs_emit"))
+
+    distinct_aggs = [
+        a
+        for a in spec.view.aggregations
+        if a.function in ("count_distinct", "approx_count_distinct")
+    ]
+    if distinct_aggs:
+        counts = None
+        for i in {spec.input_of[a.name].i for a in distinct_aggs}:
+            inp = spec.input_of[next(a.name for a in distinct_aggs if spec.input_of[a.name].i == i)]
+            mine = [a for a in distinct_aggs if spec.input_of[a.name].i == i]
+            occ = (
+                occurrences.where(F.col(OCC) == F.lit(i))
+                .groupBy(*keys, T, inp.partial("set"))
+                .agg(F.max(TILE).alias("_fs_seen"))
+            )
+            seen_age = F.col(T) - F.col("_fs_seen")
+            per = occ.groupBy(*keys, T).agg(
+                *[
+                    F.sum(
+                        F.when(
+                            F.lit(True) if a.window is None else seen_age < F.lit(_us(a.window)),
+                            F.lit(1),
+                        )
+                    ).alias(f"_fs_dd_{a.name}")
+                    for a in mine
+                ]
+            )
+            counts = per if counts is None else counts.join(per, [*keys, T], "full")
+        assert counts is not None
+        out = out.join(counts, [*keys, T], "left")
+
+    for inp in spec.inputs:
+        if "last" in spec.kinds[inp.i]:
+            name = inp.partial("last")
+            out = out.withColumn(
+                name,
+                F.struct(F.col(f"{name}_ts").alias("ts"), F.col(f"{name}_value").alias("value")),
+            )
+    features = [
+        _finalize(spec, a, lambda inp, kind, wk: f"_fs_d{inp.i}_{kind}_{wk}")
+        for a in spec.view.aggregations
+    ]
+    return out.select(*keys, T, *features)

@@ -32,8 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from fstore_spark.aggregation import (
     TILE,
+    TILE_LAYOUT,
     T,
     build_tiles,
+    features_at_instants,
     features_from_tiles,
     plan_view,
     spark_type,
@@ -58,6 +60,9 @@ if TYPE_CHECKING:
 __all__ = ["MaterializationResult", "backfill", "incremental", "DEFAULT_LATENESS"]
 
 DEFAULT_LATENESS = timedelta(days=2)
+# an incremental run emitting at most this many instants evaluates them directly
+# (features_at_instants) instead of sweeping the last max_window of tiles again
+_DIRECT_MAX_INSTANTS = 8
 _US = 1_000_000
 
 
@@ -225,10 +230,12 @@ def _write_tiles(ctx: _Context, tiles: DataFrame, lo_us: int | None, hi_us: int)
     from delta.tables import DeltaTable
 
     cond = f"{TILE} <= {int(hi_us)}" + ("" if lo_us is None else f" AND {TILE} > {int(lo_us)}")
-    meta = json.dumps({"fstore_tiles": True, "definition_hash": ctx.def_hash})
+    meta = json.dumps(
+        {"fstore_tiles": True, "definition_hash": ctx.def_hash, "layout": TILE_LAYOUT}
+    )
     writer = tiles.write.format("delta").option("userMetadata", meta).mode("overwrite")
     exists = DeltaTable.isDeltaTable(ctx.spark, ctx.tiles)
-    if exists and _tiles_hash(ctx) == ctx.def_hash:
+    if exists and _tiles_hash(ctx) == f"{ctx.def_hash}/{TILE_LAYOUT}":
         writer.option("replaceWhere", cond).save(ctx.tiles)
     else:  # new table, or a definition change: the partial columns differ, start over
         writer.option("overwriteSchema", "true").save(ctx.tiles)
@@ -242,7 +249,7 @@ def _tiles_hash(ctx: _Context) -> str | None:
         if isinstance(h["metadata"], dict) and h["metadata"].get("fstore_tiles"):
             meta = h["metadata"]
             break
-    return None if meta is None else str(meta.get("definition_hash"))
+    return None if meta is None else f"{meta.get('definition_hash')}/{meta.get('layout', 1)}"
 
 
 def _align_floor(ts: datetime, cadence: timedelta) -> datetime:
@@ -421,10 +428,14 @@ def incremental(
             tiles = build_tiles(src, spec, ctx.ts, ctx.source.created_timestamp_column)
             _write_tiles(ctx, tiles, lo, hi)
         stored = spark.read.format("delta").load(ctx.tiles)
-        cut = _to_us(start) - spec.max_window_us - spec.cadence_us
-        feats = _to_feature_rows(
-            ctx, features_from_tiles(stored, spec, _to_us(start), hi, cut_us=cut)
-        )
+        instants = (hi - _to_us(start)) // spec.cadence_us + 1
+        if instants <= _DIRECT_MAX_INSTANTS:
+            # a few instants: one grouped aggregation over the tiles that reach them
+            computed = features_at_instants(stored, spec, _to_us(start), hi)
+        else:
+            cut = _to_us(start) - spec.max_window_us - spec.cadence_us
+            computed = features_from_tiles(stored, spec, _to_us(start), hi, cut_us=cut)
+        feats = _to_feature_rows(ctx, computed)
     else:
         feats = _project(ctx, events, start, end_dt)
     meta = ctx.metadata(
