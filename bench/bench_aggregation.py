@@ -43,6 +43,7 @@ def generate(spark, path: str, n: int, entities: int, day0: int, days: int, seed
         )
         .withColumn("created_at", F.col("event_timestamp"))
         .write.format("delta")
+        .option("delta.enableChangeDataFeed", "true")  # incremental reads only new rows
         .mode("append")
         .save(path)
     )

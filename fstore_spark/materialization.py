@@ -219,7 +219,14 @@ def _write_features(
     if DeltaTable.isDeltaTable(ctx.spark, ctx.table):
         writer.mode("overwrite").option("replaceWhere", cond).save(ctx.table)
     else:
-        (writer.mode("overwrite").option("delta.enableChangeDataFeed", "true").save(ctx.table))
+        (
+            writer.mode("overwrite")
+            .option("delta.enableChangeDataFeed", "true")
+            # data skipping only ever filters on keys and time: statistics on every feature
+            # column would double the cost of writing a wide table for nothing
+            .option("delta.dataSkippingStatsColumns", _stats_columns(ctx.keys, FEATURE_TIMESTAMP))
+            .save(ctx.table)
+        )
     hist = DeltaTable.forPath(ctx.spark, ctx.table).history(1).collect()[0]
     metrics = hist["operationMetrics"] or {}
     return int(metrics.get("numOutputRows", 0)), int(hist["version"])
@@ -238,7 +245,13 @@ def _write_tiles(ctx: _Context, tiles: DataFrame, lo_us: int | None, hi_us: int)
     if exists and _tiles_hash(ctx) == f"{ctx.def_hash}/{TILE_LAYOUT}":
         writer.option("replaceWhere", cond).save(ctx.tiles)
     else:  # new table, or a definition change: the partial columns differ, start over
-        writer.option("overwriteSchema", "true").save(ctx.tiles)
+        writer.option("overwriteSchema", "true").option(
+            "delta.dataSkippingStatsColumns", _stats_columns(ctx.keys, TILE)
+        ).save(ctx.tiles)
+
+
+def _stats_columns(keys: list[str], time_column: str) -> str:
+    return ",".join(f"`{c}`" for c in [*keys, time_column])
 
 
 def _tiles_hash(ctx: _Context) -> str | None:
