@@ -14,12 +14,12 @@ label at ``as_of`` (:mod:`fstore_spark.asof`).
   feature table at creation). Their latest rows are recomputed from the current snapshot and
   upserted; an entity with no eligible row any more is deleted. The Lua script skips a
   same-timestamp write whose values did not change, so ``keys_written`` counts exactly the
-  entities whose served values changed. When the Delta history shows that the commits since
-  the last sync only *inserted* rows (appends, or a ``replaceWhere`` that replaced nothing: no
-  removed files, no deleted rows), the feed's rows are the only candidates and the snapshot is
-  not read at all; a candidate older than what Redis holds is refused by the script. This
-  assumes (keys, ``feature_timestamp``) is unique in the table, which materialization
-  guarantees.
+  entities whose served values changed. When the commits since the last sync (read from the
+  Delta log's commit files) only *inserted* rows (appends, or a ``replaceWhere`` that replaced
+  nothing: no removed files, no deleted rows), the feed's rows are the only candidates and the
+  snapshot is not read at all; a candidate older than what Redis holds is refused by the
+  script. This assumes (keys, ``feature_timestamp``) is unique in the table, which
+  materialization guarantees.
 * Rows stamped after the sync instant (a backfill into the future) are not served yet; the
   smallest such timestamp is kept in the state, and the first sync after it also takes every
   entity with rows that became current since the previous sync.
