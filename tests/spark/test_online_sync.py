@@ -27,7 +27,7 @@ from fstore_spark.definitions import (
 from fstore_spark.errors import EntityRowError, NotFoundError
 from fstore_spark.offline_store import read_feature_table
 from fstore_spark.online_store import WRITE_SCRIPT, Status
-from fstore_spark.online_sync import sync_view
+from fstore_spark.online_sync import _log_tail, _recent_history, sync_view
 from fstore_spark.store import FeatureStore
 
 DAY = timedelta(days=1)
@@ -433,3 +433,32 @@ def test_incremental_after_appends_reads_only_the_feed(
     assert general.keys_deleted == 1  # c40 has no row any more
     store.sync_online("profile", mode="full")
     assert assert_redis_equals_delta(spark, store, 41) == n
+
+
+def test_log_tail_reads_the_same_commits_as_history(spark, tmp_path: Path) -> None:
+    """The incremental path's log read agrees with ``DeltaTable.history()`` commit by commit."""
+    from delta.tables import DeltaTable
+
+    path = str(tmp_path / "t")
+    df = spark.range(20).selectExpr("cast(id as string) as k", "id as v")
+    df.write.format("delta").option("delta.enableChangeDataFeed", "true").save(path)  # 0
+    df.limit(5).write.format("delta").mode("append").save(path)  # 1: insert only
+    DeltaTable.forPath(spark, path).delete("v = 3")  # 2: removes rows
+    (  # 3: a replaceWhere that replaced nothing: insert only
+        spark.range(100, 103)
+        .selectExpr("cast(id as string) as k", "id as v")
+        .write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", "v >= 100")
+        .save(path)
+    )
+    hist = _recent_history(spark, path, "t")
+    assert [(v, removes) for v, _, removes in hist] == [
+        (3, False),
+        (2, True),
+        (1, False),
+        (0, False),
+    ]
+    for since in range(4):
+        assert _log_tail(spark, path, since) == [h for h in hist if h[0] >= since]
+    assert _log_tail(spark, path, 4) is None  # not a version of the table: history() decides
