@@ -321,15 +321,15 @@ def build_tiles(events: DataFrame, spec: _Spec, ts_col: str, created_col: str | 
         for inp in spec.inputs:
             if "last" in spec.kinds[inp.i]:
                 name = inp.partial("last")
-                k = F.col(f"{name}_k")
+                pk = F.col(f"{name}_k")
                 div = F.lit(10**16).cast("decimal(38,0)")
                 tiles = tiles.withColumn(
                     name,
                     F.when(
-                        k.isNotNull(),
+                        pk.isNotNull(),
                         F.struct(
-                            F.floor(k / div).cast("long").alias("ts"),
-                            ((k % div).cast("long") - F.lit(5 * 10**15)).alias("created"),
+                            F.floor(pk / div).cast("long").alias("ts"),
+                            ((pk % div).cast("long") - F.lit(5 * 10**15)).alias("created"),
                             F.col(name).alias("value"),
                         ),
                     ),
