@@ -21,9 +21,10 @@ is as precise as a dense daily table and much smaller when entities are sparse.
 
 1. *Tiles*: events are rolled up once per (entity, tile), a tile being ``(T - cadence, T]``,
    into mergeable partials: count, sum, sum of squares, min, max, ``(ts, created, value)`` of the
-   last event, last event time, and the set of distinct values. This is a hash aggregation with
-   map-side combining, so a hot entity never lands in one task; tiles are stored as a Delta table
-   (``_tiles/<view>``) and reused by incremental runs.
+   last event, last event time, plus one occurrence row per distinct value (for distinct
+   counts). Events are shuffled once by (entity, tile), so a hot entity spreads over its tiles
+   and tasks, and every step is a hash aggregation (no sort of events); tiles are stored as a
+   Delta table (``_tiles/<view>``) and reused by incremental runs.
 2. *Windows without rescanning*: tiles are shuffled once by entity and every later step stays
    in those partitions. Each tile becomes a row at ``T`` (its partials) and, for each window
    ``w``, a row at ``T + w`` that *retracts* them. A running sum over these rows (O(1) per row)
