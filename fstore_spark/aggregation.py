@@ -50,7 +50,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fstore_spark._filters import And, Cmp, Col, FilterExpr, In, IsNull, Lit, Not, Or
 from fstore_spark.definitions import Aggregation, FeatureView, normalize_dtype
@@ -195,6 +195,59 @@ class _Spec:
     def wkey(self, agg: Aggregation) -> str:
         return "L" if agg.window is None else str(self.windows.index(_us(agg.window)))
 
+    @property
+    def sums(self) -> list[tuple[_Input, str, str]]:
+        """The (input, kind, window key) running sums needed: counts, sums, sums of squares."""
+        out: list[tuple[_Input, str, str]] = []
+        for agg in self.view.aggregations:
+            inp = self.input_of[agg.name]
+            for kind in _KINDS_BY_FUNCTION[agg.function]:
+                if kind in _INVERTIBLE and (inp, kind, self.wkey(agg)) not in out:
+                    out.append((inp, kind, self.wkey(agg)))
+        return out
+
+    @property
+    def extrema(self) -> dict[tuple[int, str], set[str]]:
+        """min/max: (input index, kind) -> the window keys asked for ("L" = lifetime)."""
+        out: dict[tuple[int, str], set[str]] = {}
+        for agg in self.view.aggregations:
+            if agg.function in ("min", "max"):
+                out.setdefault((self.input_of[agg.name].i, agg.function), set()).add(self.wkey(agg))
+        return out
+
+    @property
+    def lasts(self) -> list[tuple[_Input, str]]:
+        """(input, kind) of the ``last`` / ``lts`` partials (latest tile wins)."""
+        return [
+            (inp, kind)
+            for inp in self.inputs
+            for kind in self.kinds[inp.i]
+            if kind in ("last", "lts")
+        ]
+
+    @property
+    def distinct_aggs(self) -> list[Aggregation]:
+        return [
+            a
+            for a in self.view.aggregations
+            if a.function in ("count_distinct", "approx_count_distinct")
+        ]
+
+
+def _dcol(inp: _Input, kind: str, wk: str) -> str:
+    """Column of a running sum (input, kind, window key)."""
+    return f"_fs_d{inp.i}_{kind}_{wk}"
+
+
+def _xcol(inp: _Input, kind: str, wk: str) -> str:
+    """Column of a min/max (input, kind, window key)."""
+    return f"{inp.partial(kind)}_{wk}"
+
+
+def _ddcol(agg: Aggregation) -> str:
+    """Column of a distinct count."""
+    return f"_fs_dd_{agg.name}"
+
 
 def plan_view(view: FeatureView, keys: Sequence[str], source_schema: dict[str, str]) -> _Spec:
     """Resolve a view's aggregations into the partial aggregates the tiles must hold."""
@@ -280,8 +333,8 @@ def build_tiles(events: DataFrame, spec: _Spec, ts_col: str, created_col: str | 
 
     # stage 1 (only with `last`): per (entity, tile, ts, created), all partials + largest value
     has_last = any("last" in spec.kinds[i.i] for i in spec.inputs)
-    stage: list[Column] = []
-    final: list[Column] = []
+    stage: list[Column] = []  # per group of events
+    final: list[Column] = []  # merging stage-1 groups into tiles (only with `last`)
     for inp in spec.inputs:
         dtype = spec.input_dtypes.get(inp.column, "int64")
         sum_type = "bigint" if dtype in ("int32", "int64") else "double"
@@ -290,18 +343,18 @@ def build_tiles(events: DataFrame, spec: _Spec, ts_col: str, created_col: str | 
             name = inp.partial(kind)
             if kind == "n":
                 stage.append(F.count(F.when(ok, F.lit(1))).alias(name))
-                final.append(F.sum(name).alias(name) if has_last else F.col(name))
+                final.append(F.sum(name).alias(name))
             elif kind == "s":
                 stage.append(F.sum(F.when(ok, v.cast(sum_type))).alias(name))
-                final.append(F.sum(name).alias(name) if has_last else F.col(name))
+                final.append(F.sum(name).alias(name))
             elif kind == "q":
                 d = v.cast("double")
                 stage.append(F.sum(F.when(ok, d * d)).alias(name))
-                final.append(F.sum(name).alias(name) if has_last else F.col(name))
+                final.append(F.sum(name).alias(name))
             elif kind in ("min", "max", "lts"):
                 fn = F.min if kind == "min" else F.max
                 stage.append(fn(F.when(ok, F.col("_fs_ts") if kind == "lts" else v)).alias(name))
-                final.append(fn(name).alias(name) if has_last else F.col(name))
+                final.append(fn(name).alias(name))
             elif kind == "last":
                 stage.append(F.max(F.when(ok, v)).alias(name))
     if not has_last:
@@ -413,36 +466,12 @@ def features_from_tiles(
     replay = tiles if cut_us is None else tiles.where(F.col(TILE) > F.lit(cut_us))
     replay = replay.repartition(*keys)
 
-    # which (input, kind, window-key) running sums are needed
-    sums: list[tuple[_Input, str, str]] = []
-    for agg in spec.view.aggregations:
-        inp = spec.input_of[agg.name]
-        for kind in _KINDS_BY_FUNCTION[agg.function]:
-            if kind in _INVERTIBLE:
-                item = (inp, kind, spec.wkey(agg))
-                if item not in sums:
-                    sums.append(item)
-
-    def dcol(inp: _Input, kind: str, wk: str) -> str:
-        return f"_fs_d{inp.i}_{kind}_{wk}"
-
-    # min/max: (input, kind) -> window keys asked for ("L" = lifetime)
-    extrema: dict[tuple[int, str], set[str]] = {}
-    for agg in spec.view.aggregations:
-        if agg.function in ("min", "max"):
-            extrema.setdefault((spec.input_of[agg.name].i, agg.function), set()).add(spec.wkey(agg))
+    sums, extrema, lasts, distinct_aggs = spec.sums, spec.extrema, spec.lasts, spec.distinct_aggs
     inputs = {inp.i: inp for inp in spec.inputs}
-    lasts = [
-        (inp, kind) for inp in spec.inputs for kind in spec.kinds[inp.i] if kind in ("last", "lts")
-    ]
-    distinct_aggs = [
-        a
-        for a in spec.view.aggregations
-        if a.function in ("count_distinct", "approx_count_distinct")
-    ]
+    dcol = _dcol
 
     def xcol(i: int, kind: str, wk: str) -> str:
-        return f"{inputs[i].partial(kind)}_{wk}"
+        return _xcol(inputs[i], kind, wk)
 
     # -- tile pass --------------------------------------------------------------------------
     by_tile = Window.partitionBy(*keys).orderBy(TILE)
@@ -495,12 +524,9 @@ def features_from_tiles(
         rows = rows.select("*", *tile_cols)
 
     # -- emission rows: contributions at T, retractions / forward values at T + w ----------
-    def sum_type(inp: _Input, kind: str) -> str:
-        return _sum_type(spec, inp, kind)
-
     out_cols: list[tuple[str, str]] = []  # (name, spark type) of every element field
     for inp, kind, wk in sums:
-        out_cols.append((dcol(inp, kind, wk), sum_type(inp, kind)))
+        out_cols.append((dcol(inp, kind, wk), _sum_type(spec, inp, kind)))
     types = dict(rows.dtypes)
     for (i, kind), wks in extrema.items():
         for wk in sorted(wks):
@@ -508,7 +534,7 @@ def features_from_tiles(
     for inp, kind in lasts:
         out_cols.append((inp.partial(kind), types[inp.partial(kind)]))
     for a in distinct_aggs:
-        out_cols.append((f"_fs_dd_{a.name}", "bigint"))
+        out_cols.append((_ddcol(a), "bigint"))
 
     def element(t: Column, values: dict[str, Column]) -> Column:
         fields = [t.alias(T)]
@@ -526,7 +552,7 @@ def features_from_tiles(
     for inp, kind in lasts:
         here[inp.partial(kind)] = F.col(inp.partial(kind))
     for a in distinct_aggs:
-        here[f"_fs_dd_{a.name}"] = F.col(f"_fs_dp_{a.name}")
+        here[_ddcol(a)] = F.col(f"_fs_dp_{a.name}")
     elements = [element(F.col(TILE), here)]
     for wi, w in enumerate(spec.windows):
         leave: dict[str, Column] = {}
@@ -538,7 +564,7 @@ def features_from_tiles(
                 leave[xcol(i, kind, str(wi))] = F.col(f"_fs_a{i}_{kind}_{wi}")
         for a in distinct_aggs:
             if a.window is not None and _us(a.window) == w:
-                leave[f"_fs_dd_{a.name}"] = -F.col(f"_fs_dm_{a.name}")
+                leave[_ddcol(a)] = -F.col(f"_fs_dm_{a.name}")
         # a row at T + w even with nothing to retract: a value of window w changes there
         elements.append(element(F.col(TILE) + F.lit(w), leave))
     stream = rows.select(*keys, F.explode(F.array(*elements)).alias("_e")).select(*keys, "_e.*")
@@ -571,7 +597,7 @@ def features_from_tiles(
     for inp, kind, wk in sums:
         state[dcol(inp, kind, wk)] = F.sum(dcol(inp, kind, wk)).over(running)
     for a in distinct_aggs:
-        state[f"_fs_dd_{a.name}"] = F.sum(f"_fs_dd_{a.name}").over(running)
+        state[_ddcol(a)] = F.sum(_ddcol(a)).over(running)
     for (i, kind), wks in extrema.items():
         for wk in wks:
             name = xcol(i, kind, wk)
@@ -598,7 +624,7 @@ def features_from_tiles(
         & (F.col(T) >= F.lit(start_us))
         & (F.col(T) <= F.lit(end_us))
     )
-    features = [_finalize(spec, a, dcol) for a in spec.view.aggregations]
+    features = [_finalize(spec, a) for a in spec.view.aggregations]
     return windowed.select(*keys, T, *features)
 
 
@@ -611,7 +637,7 @@ def _sum_type(spec: _Spec, inp: _Input, kind: str) -> str:
     return "bigint" if dtype in ("int32", "int64") else "double"
 
 
-def _finalize(spec: _Spec, agg: Aggregation, dcol: Any) -> Column:
+def _finalize(spec: _Spec, agg: Aggregation) -> Column:
     """Turn running partials into the feature value of one aggregation at t."""
     from pyspark.sql import functions as F
 
@@ -621,7 +647,7 @@ def _finalize(spec: _Spec, agg: Aggregation, dcol: Any) -> Column:
     out_type = spark_type(agg.output_dtype(spec.input_dtypes.get(agg.column)))
 
     def run(kind: str) -> Column:
-        return F.col(dcol(inp, kind, wk))
+        return F.col(_dcol(inp, kind, wk))
 
     fn = agg.function
     if fn == "count":
@@ -635,7 +661,7 @@ def _finalize(spec: _Spec, agg: Aggregation, dcol: Any) -> Column:
         var = (q - s * s / n) / (n - F.lit(1))
         value = F.when(n >= 2, F.sqrt(F.greatest(var, F.lit(0.0))))
     elif fn in ("min", "max"):
-        value = F.col(f"{inp.partial(fn)}_{wk}")
+        value = F.col(_xcol(inp, fn, wk))
         if agg.window is not None:
             value = F.when(run("n") > 0, value)
     elif fn == "last":
@@ -649,7 +675,7 @@ def _finalize(spec: _Spec, agg: Aggregation, dcol: Any) -> Column:
         days = (t - lts).cast("double") / F.lit(float(_DAY_US))
         value = days if agg.window is None else F.when(lts > t - F.lit(_us(agg.window)), days)
     elif fn in ("count_distinct", "approx_count_distinct"):
-        value = F.coalesce(F.col(f"_fs_dd_{agg.name}"), F.lit(0))
+        value = F.coalesce(F.col(_ddcol(agg)), F.lit(0))
     else:  # pragma: no cover - definitions validate the function
         raise MaterializationError(f"unknown aggregation function {fn!r}")
     return value.cast(out_type).alias(agg.name)
@@ -689,57 +715,36 @@ def features_at_instants(tiles: DataFrame, spec: _Spec, start_us: int, end_us: i
         return F.lit(True) if wk == "L" else age < F.lit(windows[int(wk)])
 
     aggs: list[Column] = []
-    done: set[str] = set()
-    for agg in spec.view.aggregations:
-        inp = spec.input_of[agg.name]
-        wk = spec.wkey(agg)
-        for kind in _KINDS_BY_FUNCTION[agg.function]:
-            if kind in _INVERTIBLE:
-                name = f"_fs_d{inp.i}_{kind}_{wk}"
-                if name not in done:
-                    aggs.append(F.sum(F.when(inside(wk), F.col(inp.partial(kind)))).alias(name))
-                    done.add(name)
-            elif kind in ("min", "max"):
-                if agg.function != kind:
-                    continue
-                name = f"{inp.partial(kind)}_{wk}"
-                fn = F.min if kind == "min" else F.max
-                if name not in done:
-                    aggs.append(fn(F.when(inside(wk), F.col(inp.partial(kind)))).alias(name))
-                    done.add(name)
-            elif kind == "lts":
-                name = inp.partial(kind)
-                if name not in done:
-                    aggs.append(F.max(inp.partial(kind)).alias(name))
-                    done.add(name)
-            elif kind == "last":
-                name = inp.partial(kind)
-                if name not in done:
-                    # the latest tile holding a value: tile ends are unique per entity
-                    p = F.col(name)
-                    order = F.when(p.isNotNull(), F.col(TILE))
-                    aggs.append(F.max_by(p["ts"], order).alias(f"{name}_ts"))
-                    aggs.append(F.max_by(p["value"], order).alias(f"{name}_value"))
-                    done.add(name)
+    for inp, kind, wk in spec.sums:
+        aggs.append(F.sum(F.when(inside(wk), F.col(inp.partial(kind)))).alias(_dcol(inp, kind, wk)))
+    inputs = {inp.i: inp for inp in spec.inputs}
+    for (i, kind), wks in spec.extrema.items():
+        fn = F.min if kind == "min" else F.max
+        for wk in sorted(wks):
+            p = F.col(inputs[i].partial(kind))
+            aggs.append(fn(F.when(inside(wk), p)).alias(_xcol(inputs[i], kind, wk)))
+    for inp, kind in spec.lasts:
+        name = inp.partial(kind)
+        if kind == "lts":
+            aggs.append(F.max(name).alias(name))
+        else:  # the latest tile holding a value: tile ends are unique per entity
+            order = F.when(F.col(name).isNotNull(), F.col(TILE))
+            aggs.append(F.max_by(F.col(name)["ts"], order).alias(f"{name}_ts"))
+            aggs.append(F.max_by(F.col(name)["value"], order).alias(f"{name}_value"))
     emit = F.lit(False)
     for w in (0, *windows):
         emit = emit | (age == F.lit(w))
     aggs.append(F.max(emit).alias("_fs_emit"))
     out = rows.groupBy(*keys, T).agg(*aggs).where(F.col("_fs_emit"))
 
-    distinct_aggs = [
-        a
-        for a in spec.view.aggregations
-        if a.function in ("count_distinct", "approx_count_distinct")
-    ]
+    distinct_aggs = spec.distinct_aggs
     if distinct_aggs:
         counts = None
-        for i in {spec.input_of[a.name].i for a in distinct_aggs}:
-            inp = spec.input_of[next(a.name for a in distinct_aggs if spec.input_of[a.name].i == i)]
+        for i in sorted({spec.input_of[a.name].i for a in distinct_aggs}):
             mine = [a for a in distinct_aggs if spec.input_of[a.name].i == i]
             occ = (
                 occurrences.where(F.col(OCC) == F.lit(i))
-                .groupBy(*keys, T, inp.partial("set"))
+                .groupBy(*keys, T, inputs[i].partial("set"))
                 .agg(F.max(TILE).alias("_fs_seen"))
             )
             seen_age = F.col(T) - F.col("_fs_seen")
@@ -750,7 +755,7 @@ def features_at_instants(tiles: DataFrame, spec: _Spec, start_us: int, end_us: i
                             F.lit(True) if a.window is None else seen_age < F.lit(_us(a.window)),
                             F.lit(1),
                         )
-                    ).alias(f"_fs_dd_{a.name}")
+                    ).alias(_ddcol(a))
                     for a in mine
                 ]
             )
@@ -765,8 +770,5 @@ def features_at_instants(tiles: DataFrame, spec: _Spec, start_us: int, end_us: i
                 name,
                 F.struct(F.col(f"{name}_ts").alias("ts"), F.col(f"{name}_value").alias("value")),
             )
-    features = [
-        _finalize(spec, a, lambda inp, kind, wk: f"_fs_d{inp.i}_{kind}_{wk}")
-        for a in spec.view.aggregations
-    ]
+    features = [_finalize(spec, a) for a in spec.view.aggregations]
     return out.select(*keys, T, *features)

@@ -768,19 +768,21 @@ class _Job:
 
     # ------------------------------------------------------------------ incremental
 
+    def _since(self, prev: int) -> list[tuple[int, int, bool]] | None:
+        """The commits after ``prev`` (None when not all of them are in the history)."""
+        if not self.history or min(v for v, _, _ in self.history) > prev + 1:
+            return None
+        return [c for c in self.history if c[0] > prev]
+
     def _changed_rows(self, prev: int) -> float:
         """Rows the commits after ``prev`` wrote (infinite when not all are in the history)."""
-        versions = [v for v, _, _ in self.history]
-        if not versions or min(versions) > prev + 1:
-            return float("inf")
-        return float(sum(n for v, n, _ in self.history if v > prev))
+        since = self._since(prev)
+        return float("inf") if since is None else float(sum(n for _, n, _ in since))
 
     def _removed_since(self, prev: int) -> bool:
         """Whether a commit after ``prev`` removed rows (true when not all are in the history)."""
-        versions = [v for v, _, _ in self.history]
-        if not versions or min(versions) > prev + 1:
-            return True
-        return any(removes for v, _, removes in self.history if v > prev)
+        since = self._since(prev)
+        return since is None or any(removes for _, _, removes in since)
 
     def incremental(self, state: SyncState, version: int, as_of_us: int) -> SyncResult:
         from pyspark.errors import AnalysisException
