@@ -83,15 +83,28 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def lat(fn, n: int, warm: int = 200) -> dict[str, float]:
+def lat(variants: dict, n: int, warm: int = 200) -> dict[str, dict[str, float]]:
+    """Latency percentiles of each variant, the variants interleaved call by call.
+
+    Each round times every variant once, in an order that rotates from round to round, so the
+    machine's drift (other jobs, the Spark JVM's threads, CPU frequency) reaches every variant
+    alike instead of whichever block of calls it happened to fall in.
+    """
+    fns = list(variants.items())
     for _ in range(warm):
-        fn()
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter_ns()
-        fn()
-        out.append((time.perf_counter_ns() - t0) / 1e6)
-    return {"p50_ms": pct(out, 0.5), "p95_ms": pct(out, 0.95), "p99_ms": pct(out, 0.99)}
+        for _, fn in fns:
+            fn()
+    out: dict[str, list[float]] = {name: [] for name in variants}
+    for i in range(n):
+        k = i % len(fns)
+        for name, fn in fns[k:] + fns[:k]:
+            t0 = time.perf_counter_ns()
+            fn()
+            out[name].append((time.perf_counter_ns() - t0) / 1e6)
+    return {
+        name: {"p50_ms": pct(v, 0.5), "p95_ms": pct(v, 0.95), "p99_ms": pct(v, 0.99)}
+        for name, v in out.items()
+    }
 
 
 def write_table(
@@ -392,11 +405,7 @@ def main() -> None:
                 "raw pipelined HGETALL": lambda a=k1a, b=k1b: raw_hgetall(a, b),
                 "raw pipelined HMGET": lambda a=k1a, b=k1b: raw_hmget(a, b),
             }
-            res = {name: lat(fn, args.reads) for name, fn in variants.items()}
-            # second pass in reverse order: drift on a shared 2-core machine hits both sides
-            for name, fn in reversed(list(variants.items())):
-                again = lat(fn, args.reads, warm=50)
-                res[name] = {k: min(res[name][k], again[k]) for k in again}
+            res = lat(variants, args.reads)
             for name, q in res.items():
                 reads.append(
                     {

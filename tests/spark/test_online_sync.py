@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import redis
+from pyspark.sql import functions as F
 
 from fstore_spark.config import FeatureStoreConfig
 from fstore_spark.definitions import (
@@ -418,6 +419,7 @@ def test_incremental_after_appends_reads_only_the_feed(
     assert store.online_store.state("profile").version == first.version
     inc = store.sync_online("profile")
     assert inc.mode == "incremental" and inc.reason.startswith("rows inserted"), inc.reason
+    assert inc.reason.endswith("read from their data files"), inc.reason
     # c1, c2, c40 and c5..c11 are served (some already by the killed run: rewritten or skipped)
     assert inc.keys_written + inc.keys_skipped >= 10 and inc.keys_deleted == 0
     assert assert_redis_equals_delta(spark, store, 41) == n + 1
@@ -433,6 +435,25 @@ def test_incremental_after_appends_reads_only_the_feed(
     assert general.keys_deleted == 1  # c40 has no row any more
     store.sync_online("profile", mode="full")
     assert assert_redis_equals_delta(spark, store, 41) == n
+
+    # with column mapping the data files' columns are not the table's: inserts come from the
+    # change data feed instead of the files
+    path = f"{store.config.project_root}/features/profile"
+    spark.sql(
+        f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name', "
+        "'delta.minReaderVersion' = '2', 'delta.minWriterVersion' = '5')"
+    )
+    assert store.sync_online("profile").reason.startswith("changes of Delta versions")
+    new.where("customer_id = 'c1'").withColumn("age", F.lit(777).cast("bigint")).write.format(
+        "delta"
+    ).mode("append").save(path)
+    feed = store.sync_online("profile")
+    assert feed.reason.endswith("read from the change data feed"), feed.reason
+    assert feed.keys_written == 1
+    assert assert_redis_equals_delta(spark, store, 41) == n
+    assert store.get_online_features(["profile:age"], [{"customer": "c1"}]).to_dict()["age"] == [
+        777
+    ]
 
 
 def test_log_tail_reads_the_same_commits_as_history(spark, tmp_path: Path) -> None:
@@ -453,12 +474,42 @@ def test_log_tail_reads_the_same_commits_as_history(spark, tmp_path: Path) -> No
         .save(path)
     )
     hist = _recent_history(spark, path, "t")
-    assert [(v, removes) for v, _, removes in hist] == [
+    assert [(c.version, c.removes) for c in hist] == [
         (3, False),
         (2, True),
         (1, False),
         (0, False),
     ]
     for since in range(4):
-        assert _log_tail(spark, path, since) == [h for h in hist if h[0] >= since]
+        tail = _log_tail(spark, path, since)
+        assert tail is not None and tail.schema is not None  # plain Parquet files
+        assert [c[:3] for c in tail.commits] == [h[:3] for h in hist if h[0] >= since]
     assert _log_tail(spark, path, 4) is None  # not a version of the table: history() decides
+
+    # the inserts' files, as listed in the log, hold exactly the feed's inserted rows
+    tail = _log_tail(spark, path, 0)
+    assert tail is not None and tail.schema is not None
+    by_version = {c.version: c for c in tail.commits}
+    assert by_version[0].files is None  # the first commit sets the metadata: never read so
+    for v in (1, 3):
+        files = [f"{path}/{f}" for f in by_version[v].files or ()]
+        direct = spark.read.parquet(*files).select("k", "v")
+        feed = (
+            spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", v)
+            .option("endingVersion", v)
+            .load(path)
+            .where("_change_type = 'insert'")
+            .select("k", "v")
+        )
+        assert sorted(direct.collect()) == sorted(feed.collect()) and direct.count() > 0
+
+    # column mapping: the files' column names are not the table's, so no schema comes back
+    spark.sql(
+        f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name', "
+        "'delta.minReaderVersion' = '2', 'delta.minWriterVersion' = '5')"
+    )
+    tail = _log_tail(spark, path, 3)
+    assert tail is not None and tail.schema is None
+    assert tail.commits[0].removes and tail.commits[0].files is None
