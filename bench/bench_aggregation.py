@@ -144,6 +144,7 @@ def main() -> None:
         )
         with timed() as f:
             res = store.materialize("spend", T0, end)
+        steps = {"backfill": res.steps}
         rows.append(
             {
                 "scale": args.scale,
@@ -168,6 +169,7 @@ def main() -> None:
         generate(spark, src_path, day_n, entities, DAYS, 1, seed=2)
         with timed() as i:
             res = store.materialize_incremental("spend", end=end + timedelta(days=1), lateness="1d")
+        steps["incremental"] = res.steps
         rows.append(
             {
                 "scale": args.scale,
@@ -185,6 +187,8 @@ def main() -> None:
             f"{f['seconds'] / ((b['seconds'] + b2['seconds']) / 2):.2f}"
         )
         print(f"ratio incremental/backfill: {i['seconds'] / f['seconds']:.3f}")
+        for run, st in steps.items():
+            print(f"{run} steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in st.items()))
     finally:
         spark.stop()
         shutil.rmtree(root, ignore_errors=True)

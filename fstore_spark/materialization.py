@@ -26,7 +26,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +84,10 @@ class MaterializationResult:
         source_version: Delta version of the source that was read (``None`` for parquet).
         late_events_quarantined: Events older than the lateness bound (change feed only).
         seconds: Wall-clock duration.
+        steps: Seconds per step, where the time went: ``source`` (reading the source's
+            version, finding new events), ``tiles`` (rolling events up into tiles and writing
+            them), ``features`` (computing the feature rows from the tiles and writing them:
+            one step, Spark computes while it writes).
     """
 
     run_id: str
@@ -94,6 +100,7 @@ class MaterializationResult:
     source_version: int | None
     late_events_quarantined: int
     seconds: float
+    steps: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict."""
@@ -164,10 +171,21 @@ class _Context:
         self.tiles = tile_table_path(project_root, view)
         self.source = view.source
         self.ts = view.source.timestamp_column
+        self.steps: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Add the wall-clock time of the block to ``steps[name]``."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - t0
 
     def read_source(self) -> tuple[DataFrame, int | None]:
-        version = source_version(self.spark, self.source, self.root)
-        df = read_source(self.spark, self.source, self.root, as_of_version=version)
+        with self.step("source"):
+            version = source_version(self.spark, self.source, self.root)
+            df = read_source(self.spark, self.source, self.root, as_of_version=version)
         missing = [k for k in self.keys if k not in df.columns]
         if missing:
             raise MaterializationError(
@@ -326,7 +344,8 @@ def backfill(
     else:
         feats = _project(ctx, events, start_dt, end_dt)
     meta = ctx.metadata(run_id, "backfill", start_dt, end_dt, src_version, {})
-    rows, version = _write_features(ctx, feats, start_dt, end_dt, meta)
+    with ctx.step("features"):
+        rows, version = _write_features(ctx, feats, start_dt, end_dt, meta)
     return MaterializationResult(
         run_id,
         view.name,
@@ -338,6 +357,7 @@ def backfill(
         src_version,
         0,
         time.perf_counter() - t0,
+        dict(ctx.steps),
     )
 
 
@@ -361,7 +381,8 @@ def _aggregate_backfill(
     hi = _to_us(end_floor)
     src = events.where(F.col(ctx.ts).cast("timestamp") <= _lit_ts(end_floor))
     tiles = build_tiles(src, spec, ctx.ts, ctx.source.created_timestamp_column)
-    _write_tiles(ctx, tiles, None, hi)
+    with ctx.step("tiles"):
+        _write_tiles(ctx, tiles, None, hi)
     stored = ctx.spark.read.format("delta").load(ctx.tiles)
     feats = features_from_tiles(stored, spec, _to_us(start), hi)
     return _to_feature_rows(ctx, feats)
@@ -416,12 +437,14 @@ def incremental(
             f"{last_end}. Fix: use backfill to rewrite the past."
         )
     bound = last_end - lateness
-    new_events, late = _new_events(ctx, events, last, src_version, bound)
-    quarantined = 0
-    if late is not None:
-        quarantined = _quarantine(ctx, late, run_id, f"event time older than {bound.isoformat()}")
+    with ctx.step("source"):
+        new_events, late = _new_events(ctx, events, last, src_version, bound)
+        quarantined = 0
+        if late is not None:
+            reason = f"event time older than {bound.isoformat()}"
+            quarantined = _quarantine(ctx, late, run_id, reason)
+        first_new = new_events.select(F.min(F.col(ctx.ts).cast("timestamp")).alias("m")).first()
     cadence = view.cadence
-    first_new = new_events.select(F.min(F.col(ctx.ts).cast("timestamp")).alias("m")).first()
     next_t = _align_floor(last_end, cadence) + cadence
     start = next_t
     if first_new is not None and first_new["m"] is not None:
@@ -439,7 +462,8 @@ def incremental(
             ts = F.col(ctx.ts).cast("timestamp")
             src = events.where((ts > _lit_ts(_from_us(lo))) & (ts <= _lit_ts(end_floor)))
             tiles = build_tiles(src, spec, ctx.ts, ctx.source.created_timestamp_column)
-            _write_tiles(ctx, tiles, lo, hi)
+            with ctx.step("tiles"):
+                _write_tiles(ctx, tiles, lo, hi)
         stored = spark.read.format("delta").load(ctx.tiles)
         instants = (hi - _to_us(start)) // spec.cadence_us + 1
         if instants <= _DIRECT_MAX_INSTANTS:
@@ -454,7 +478,8 @@ def incremental(
     meta = ctx.metadata(
         run_id, "incremental", start, end_dt, src_version, {"late_events_quarantined": quarantined}
     )
-    rows, version = _write_features(ctx, feats, start, end_dt, meta)
+    with ctx.step("features"):
+        rows, version = _write_features(ctx, feats, start, end_dt, meta)
     return MaterializationResult(
         run_id,
         view.name,
@@ -466,6 +491,7 @@ def incremental(
         src_version,
         quarantined,
         time.perf_counter() - t0,
+        dict(ctx.steps),
     )
 
 
