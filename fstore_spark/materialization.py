@@ -234,20 +234,54 @@ def _write_features(
     )  # built from datetimes we formatted, never from user strings
     df = df.withColumn(CREATED_TIMESTAMP, F.current_timestamp())
     writer = df.write.format("delta").option("userMetadata", metadata)
-    if DeltaTable.isDeltaTable(ctx.spark, ctx.table):
-        writer.mode("overwrite").option("replaceWhere", cond).save(ctx.table)
-    else:
-        (
-            writer.mode("overwrite")
-            .option("delta.enableChangeDataFeed", "true")
-            # data skipping only ever filters on keys and time: statistics on every feature
-            # column would double the cost of writing a wide table for nothing
-            .option("delta.dataSkippingStatsColumns", _stats_columns(ctx.keys, FEATURE_TIMESTAMP))
-            .save(ctx.table)
-        )
+    with _without_dictionary(ctx.spark, _float_columns(df)):
+        if DeltaTable.isDeltaTable(ctx.spark, ctx.table):
+            writer.mode("overwrite").option("replaceWhere", cond).save(ctx.table)
+        else:
+            (
+                writer.mode("overwrite")
+                .option("delta.enableChangeDataFeed", "true")
+                # data skipping only ever filters on keys and time: statistics on every feature
+                # column would double the cost of writing a wide table for nothing
+                .option(
+                    "delta.dataSkippingStatsColumns", _stats_columns(ctx.keys, FEATURE_TIMESTAMP)
+                )
+                .save(ctx.table)
+            )
     hist = DeltaTable.forPath(ctx.spark, ctx.table).history(1).collect()[0]
     metrics = hist["operationMetrics"] or {}
     return int(metrics.get("numOutputRows", 0)), int(hist["version"])
+
+
+def _float_columns(df: DataFrame) -> list[str]:
+    return [f.name for f in df.schema.fields if f.dataType.typeName() in ("double", "float")]
+
+
+@contextmanager
+def _without_dictionary(spark: SparkSession, columns: list[str]) -> Iterator[None]:
+    """Parquet dictionary encoding off for these columns while a write runs.
+
+    Floating-point features (sums, means, extremes, deviations) are nearly all distinct: the
+    Parquet writer builds a dictionary for every column chunk, finds it too large and falls
+    back to plain encoding, which made up about 40% of writing a wide feature table (2.1M rows
+    x 27 doubles: 9 s with dictionaries, 5 s without). Delta ignores Parquet options given to a
+    DataFrame writer, but builds the Hadoop configuration of a write from the session's SQL
+    settings, so the per-column keys ``parquet.enable.dictionary#<column>`` are set on the
+    session for the duration of the write and restored afterwards (keys, timestamps and
+    strings keep their dictionaries).
+    """
+    keys = [f"parquet.enable.dictionary#{c}" for c in columns if "#" not in c and "." not in c]
+    before = {k: spark.conf.get(k, None) for k in keys}
+    for k in keys:
+        spark.conf.set(k, "false")
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
 
 
 def _write_tiles(ctx: _Context, tiles: DataFrame, lo_us: int | None, hi_us: int) -> None:
@@ -260,12 +294,13 @@ def _write_tiles(ctx: _Context, tiles: DataFrame, lo_us: int | None, hi_us: int)
     )
     writer = tiles.write.format("delta").option("userMetadata", meta).mode("overwrite")
     exists = DeltaTable.isDeltaTable(ctx.spark, ctx.tiles)
-    if exists and _tiles_hash(ctx) == f"{ctx.def_hash}/{TILE_LAYOUT}":
-        writer.option("replaceWhere", cond).save(ctx.tiles)
-    else:  # new table, or a definition change: the partial columns differ, start over
-        writer.option("overwriteSchema", "true").option(
-            "delta.dataSkippingStatsColumns", _stats_columns(ctx.keys, TILE)
-        ).save(ctx.tiles)
+    with _without_dictionary(ctx.spark, _float_columns(tiles)):
+        if exists and _tiles_hash(ctx) == f"{ctx.def_hash}/{TILE_LAYOUT}":
+            writer.option("replaceWhere", cond).save(ctx.tiles)
+        else:  # new table, or a definition change: the partial columns differ, start over
+            writer.option("overwriteSchema", "true").option(
+                "delta.dataSkippingStatsColumns", _stats_columns(ctx.keys, TILE)
+            ).save(ctx.tiles)
 
 
 def _stats_columns(keys: list[str], time_column: str) -> str:

@@ -314,6 +314,24 @@ def test_backfill_is_idempotent(spark, lakehouse: Path) -> None:
     assert meta["run_id"] == r2.run_id and meta["view"] == "f" and meta["view_version"] == 1
     assert len(meta["definition_hash"]) == 64 and meta["source_version"] == 0
     assert meta["start"].startswith("2024-03-01") and meta["mode"] == "backfill"
+    assert set(r2.steps) == {"source", "tiles", "features"}
+    assert sum(r2.steps.values()) <= r2.seconds
+
+    # floating-point columns are written without Parquet dictionaries, the rest keep them,
+    # and the session settings used for that are gone after the write
+    import pyarrow.parquet as pq
+
+    files = sorted(Path(path).glob("*.parquet"))
+    assert files
+    meta_pq = pq.ParquetFile(files[0]).metadata.row_group(0)
+    enc = {
+        meta_pq.column(i).path_in_schema: meta_pq.column(i).encodings
+        for i in range(meta_pq.num_columns)
+    }
+    dictionary = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
+    assert not dictionary & set(enc["mean_5d"]), enc["mean_5d"]
+    assert dictionary & set(enc["customer_id"]), enc["customer_id"]
+    assert spark.conf.get("parquet.enable.dictionary#mean_5d", None) is None
 
 
 @pytest.mark.parametrize("cdf", [True, False], ids=["change-data-feed", "watermark"])
