@@ -707,7 +707,8 @@ def features_at_instants(tiles: DataFrame, spec: _Spec, start_us: int, end_us: i
     rows = rows.where(first <= last).select(
         "*", F.explode(F.sequence(first, last, F.lit(cad))).alias(T)
     )
-    occurrences = rows.where(F.col(OCC) >= 0)
+    # one shuffle by (entity, instant) serves both aggregations of the occurrences below
+    occurrences = rows.where(F.col(OCC) >= 0).repartition(*keys, T)
     rows = rows.where(F.col(OCC) == F.lit(-1))
     age = F.col(T) - F.col(TILE)
 

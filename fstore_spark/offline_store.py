@@ -220,9 +220,14 @@ def table_version_at(spark: SparkSession, path: str, at: datetime | str) -> int 
     return None
 
 
-def last_run_metadata(spark: SparkSession, path: str) -> dict[str, Any] | None:
-    """Commit metadata of the newest fstore run recorded in a table's history."""
-    for h in table_history(spark, path):
+def last_run_metadata(
+    spark: SparkSession, path: str, history: list[dict[str, Any]] | None = None
+) -> dict[str, Any] | None:
+    """Commit metadata of the newest fstore run recorded in a table's history.
+
+    ``history``: the table's :func:`table_history` when the caller already has it.
+    """
+    for h in history if history is not None else table_history(spark, path):
         meta = h["metadata"]
         if isinstance(meta, dict) and meta.get("fstore_run"):
             return {**meta, "table_version": h["version"]}
