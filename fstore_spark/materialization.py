@@ -330,7 +330,16 @@ def _write_tiles(ctx: _Context, tiles: DataFrame, lo_us: int | None, hi_us: int)
     meta = json.dumps(
         {"fstore_tiles": True, "definition_hash": ctx.def_hash, "layout": TILE_LAYOUT}
     )
-    writer = tiles.write.format("delta").option("userMetadata", meta).mode("overwrite")
+    # each task's rows sorted by tile time and cut into files of at most _TILE_FILE_ROWS rows:
+    # every file covers a short span of time, so its statistics let an incremental run's
+    # replace of the newest tiles and its read of the last max-window of tiles skip the rest
+    writer = (
+        tiles.sortWithinPartitions(TILE)
+        .write.format("delta")
+        .option("userMetadata", meta)
+        .option("maxRecordsPerFile", _TILE_FILE_ROWS)
+        .mode("overwrite")
+    )
     exists = DeltaTable.isDeltaTable(ctx.spark, ctx.tiles)
     with _without_dictionary(ctx.spark, _float_columns(tiles)):
         if exists and _tiles_hash(ctx) == f"{ctx.def_hash}/{TILE_LAYOUT}":
@@ -339,6 +348,9 @@ def _write_tiles(ctx: _Context, tiles: DataFrame, lo_us: int | None, hi_us: int)
             writer.option("overwriteSchema", "true").option(
                 "delta.dataSkippingStatsColumns", _stats_columns(ctx.keys, TILE)
             ).save(ctx.tiles)
+
+
+_TILE_FILE_ROWS = 250_000
 
 
 def _stats_columns(keys: list[str], time_column: str) -> str:
