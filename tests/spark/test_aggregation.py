@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyspark.sql import functions as F
 
 from fstore_spark.config import FeatureStoreConfig
 from fstore_spark.definitions import Aggregation, DeltaSource, Entity, FeatureView
@@ -332,6 +333,22 @@ def test_backfill_is_idempotent(spark, lakehouse: Path) -> None:
     assert not dictionary & set(enc["mean_5d"]), enc["mean_5d"]
     assert dictionary & set(enc["customer_id"]), enc["customer_id"]
     assert spark.conf.get("parquet.enable.dictionary#mean_5d", None) is None
+
+    # an append proved safe at a version is a Delta idempotent transaction: a second append
+    # proved at the same version (a concurrent run) is refused, never written twice
+    from fstore_spark.errors import MaterializationError
+    from fstore_spark.materialization import _Context, _write_features
+
+    ctx = _Context(spark, store.config.project_root, store.get_feature_view("f"), KEYS, 1)
+    later = datetime(2030, 1, 1, tzinfo=UTC)
+    rows = read_feature_table(spark, store.config.project_root, "f").limit(3)
+    rows = rows.drop("created_timestamp").withColumn("feature_timestamp", F.lit(later))
+    at = r2.table_version
+    n, version = _write_features(ctx, rows, later, later, '{"run_id": "a"}', append_at=at)
+    assert (n, version) == (3, at + 1)
+    with pytest.raises(MaterializationError, match="another run appended"):
+        _write_features(ctx, rows, later, later, '{"run_id": "b"}', append_at=at)
+    assert read_feature_table(spark, store.config.project_root, "f").count() == len(second) + 3
 
 
 @pytest.mark.parametrize("cdf", [True, False], ids=["change-data-feed", "watermark"])
