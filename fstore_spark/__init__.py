@@ -28,10 +28,12 @@ from fstore_spark.errors import (
     OnlineStoreError,
     PointInTimeError,
     SessionError,
+    ValidationError,
 )
 from fstore_spark.lineage import FeatureSpec
 from fstore_spark.online_store import OnlineResponse  # online store (issue 7)
 from fstore_spark.online_sync import SyncResult  # online store (issue 7)
+from fstore_spark.quality import Expectation, MonitorRule  # quality
 from fstore_spark.session import get_spark
 from fstore_spark.store import FeatureStore
 from fstore_spark.training import (
@@ -50,6 +52,7 @@ __all__ = [
     "DeltaSource",
     "EntityRowError",
     "Entity",
+    "Expectation",
     "FeatureRef",
     "FeatureSet",
     "FeatureSetVersion",
@@ -60,6 +63,7 @@ __all__ = [
     "Field",
     "HistoricalFeatures",
     "LineageError",
+    "MonitorRule",
     "ParquetSource",
     "FstoreError",
     "NotFoundError",
@@ -67,6 +71,7 @@ __all__ = [
     "OnlineStoreError",
     "PointInTimeError",
     "SessionError",
+    "ValidationError",
     "VersionDiff",
     "dataframe_fingerprint",
     "SyncResult",

@@ -11,9 +11,11 @@ Commands::
     fstore diff VIEW V1 V2                # rows added / changed / removed between two versions
     fstore sync [VIEW ...] [--full] | --due [--loop SECONDS]
     fstore serve [--host 127.0.0.1] [--port 6566] [--refresh-seconds 60]
+    fstore stats VIEW [--version N]       # feature statistics of a Delta version (kept per version)
+    fstore monitor --rules conf/monitoring.yaml [--view VIEW]   # checks + alerts; exit 3 on alerts
 
-Every command exits 0 on success, 1 on a feature store error (printed as one line per problem on
-stderr, no traceback) and 2 on bad usage.
+Every command exits 0 on success (``monitor``: 3 when an alert was raised), 1 on a feature
+store error (printed as one line per problem on stderr, no traceback) and 2 on bad usage.
 """
 
 from __future__ import annotations
@@ -85,7 +87,47 @@ def _parser() -> argparse.ArgumentParser:
         default=60.0,
         help="how often to check the registry for new definitions (0: never)",
     )
+    # quality
+    st = sub.add_parser("stats", help="feature statistics of a view's Delta version")
+    st.add_argument("view")
+    st.add_argument("--version", type=int, help="Delta version (default: latest)")
+    st.add_argument("--recompute", action="store_true", help="recompute kept statistics")
+    mo = sub.add_parser("monitor", help="check views against a monitoring plan, send alerts")
+    mo.add_argument("--rules", required=True, help="monitoring plan (YAML)")
+    mo.add_argument("--view", action="append", help="only these views (repeatable)")
     return p
+
+
+def _monitor(store: Any, args: argparse.Namespace) -> int:
+    """``fstore monitor``: one JSON line per view; exit 3 when any alert was raised."""
+    from fstore_spark.quality import load_monitoring
+
+    plans = load_monitoring(args.rules)
+    names = {p.view for p in plans}
+    unknown = sorted(set(args.view or []) - names)
+    if unknown:
+        print(f"fstore: error: view(s) {unknown} are not in {args.rules}", file=sys.stderr)
+        return 2
+    alerts = 0
+    for plan in plans:
+        if args.view and plan.view not in args.view:
+            continue
+        result = store.monitor(
+            plan.view,
+            list(plan.rules),
+            baseline_version=plan.baseline_version,
+            baseline_window=plan.baseline_window,
+            channels=list(plan.channels),
+        )
+        alerts += len(result.alerts)
+        line = {
+            "view": result.view,
+            "table_version": result.table_version,
+            "alerts": [a.to_dict() for a in result.alerts],
+            "delivery_errors": result.delivery_errors,
+        }
+        print(json.dumps(line), flush=True)
+    return 3 if alerts else 0
 
 
 def _sync(store: Any, args: argparse.Namespace) -> int:
@@ -159,6 +201,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(diff.to_dict(), indent=2))
         elif args.command == "sync":
             return _sync(store, args)
+        elif args.command == "stats":
+            stats = store.feature_statistics(
+                args.view, version=args.version, recompute=args.recompute
+            )
+            print(json.dumps(stats.to_dict(), indent=2, default=str))
+        elif args.command == "monitor":
+            return _monitor(store, args)
         elif args.command == "serve":
             from fstore_spark.serving import serve
 

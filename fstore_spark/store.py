@@ -30,7 +30,7 @@ from fstore_spark.definitions import (
     FeatureView,
     ParquetSource,
 )
-from fstore_spark.errors import ConfigError, NotFoundError, PointInTimeError
+from fstore_spark.errors import ConfigError, NotFoundError, PointInTimeError, ValidationError
 from fstore_spark.registry import Plan, Registry
 from fstore_spark.repo import load_definitions
 
@@ -40,6 +40,14 @@ if TYPE_CHECKING:
     from fstore_spark.materialization import MaterializationResult
     from fstore_spark.online_store import OnlineResponse, OnlineStore, ReadPlan
     from fstore_spark.online_sync import SyncResult
+    from fstore_spark.quality import (
+        DriftReport,
+        Expectation,
+        MonitorResult,
+        MonitorRule,
+        Statistics,
+        ValidationReport,
+    )
     from fstore_spark.training import HistoricalFeatures
     from fstore_spark.versioning import FeatureSetVersion, VersionDiff
 
@@ -539,6 +547,147 @@ class FeatureStore:
         fv = self.get_feature_view(view)
         return diff_versions(
             self.spark, self.config.project_root, view, self._join_keys(fv), v1, v2
+        )
+
+    # ------------------------------------------------------------------ quality
+
+    def validate(
+        self,
+        view: str,
+        expectations: list[Expectation],
+        *,
+        version: int | None = None,
+        window: tuple[datetime | str, datetime | str] | None = None,
+        fail: bool = False,
+    ) -> ValidationReport:
+        """Check expectations on a view's feature table (latest, or a Delta version).
+
+        Args:
+            view: View name.
+            expectations: Rules (``fstore_spark.quality.expect_*``).
+            version: Delta version to check; default the latest.
+            window: Only rows with ``start <= feature_timestamp < end``.
+            fail: Raise :class:`~fstore_spark.errors.ValidationError` when a rule fails.
+
+        Example::
+
+            from fstore_spark.quality import expect_between, expect_not_null
+            report = store.validate("spend", [expect_not_null("sum_7d", mostly=0.99),
+                                              expect_between("count_7d", 0, 10_000)])
+            report.success, [r.expectation.name for r in report.failed]
+        """
+        from fstore_spark.quality import select_rows, validate
+
+        df = select_rows(self.read_view(view, as_of_version=version), window)
+        report = validate(df, expectations)
+        if fail:
+            report.raise_on_failure()
+        return report
+
+    def feature_statistics(
+        self, view: str, *, version: int | None = None, recompute: bool = False
+    ) -> Statistics:
+        """Statistics of a view's features at a Delta version (default latest), kept per version.
+
+        See :func:`fstore_spark.quality.view_statistics`.
+
+        Example::
+
+            s = store.feature_statistics("spend")
+            s["sum_7d"].mean, s["sum_7d"].null_fraction, s["sum_7d"].quantiles["0.5"]
+        """
+        from fstore_spark.quality import view_statistics
+
+        fv = self.get_feature_view(view)
+        return view_statistics(
+            self.spark,
+            self.config.project_root,
+            view,
+            list(fv.feature_names),
+            version=version,
+            recompute=recompute,
+        )
+
+    def detect_drift(
+        self,
+        view: str,
+        *,
+        baseline_version: int | None = None,
+        baseline_window: tuple[datetime | str, datetime | str] | None = None,
+        version: int | None = None,
+        window: tuple[datetime | str, datetime | str] | None = None,
+        current: DataFrame | None = None,
+        features: list[str] | None = None,
+        method: str = "ks",
+        threshold: float | None = None,
+        **options: Any,
+    ) -> DriftReport:
+        """Compare a view's features now (or ``current`` data) with a baseline.
+
+        The baseline is the feature table at ``baseline_version`` (default latest), restricted
+        to ``baseline_window`` (``[start, end)`` on ``feature_timestamp``) when given. The
+        current data is ``current`` (e.g. a scoring set with the feature columns), or the
+        table at ``version`` restricted to ``window``. Tests and thresholds: see
+        :func:`fstore_spark.quality.detect_drift`.
+
+        Example::
+
+            r = store.detect_drift("spend", baseline_window=("2024-01-01", "2024-02-01"),
+                                   window=("2024-06-01", "2024-07-01"), method="ks_test")
+            r.drifted_columns, r["sum_7d"].p_value, r["sum_7d"].psi
+        """
+        from fstore_spark.quality import detect_drift, select_rows
+
+        if baseline_version is None and baseline_window is None:
+            raise ValidationError(
+                f"drift of {view!r}: give baseline_version= or baseline_window=(start, end)."
+            )
+        fv = self.get_feature_view(view)
+        base = select_rows(self.read_view(view, as_of_version=baseline_version), baseline_window)
+        cur = current
+        if cur is None:
+            cur = select_rows(self.read_view(view, as_of_version=version), window)
+        cols = [f for f in (features or list(fv.feature_names)) if f in cur.columns]
+        return detect_drift(base, cur, cols, method=method, threshold=threshold, **options)
+
+    def monitor(
+        self,
+        view: str,
+        rules: list[MonitorRule],
+        *,
+        version: int | None = None,
+        baseline_version: int | None = None,
+        baseline_window: tuple[datetime | str, datetime | str] | None = None,
+        channels: list[Any] | tuple[Any, ...] = ("log",),
+        now: datetime | None = None,
+    ) -> MonitorResult:
+        """Check a view against monitor rules, send alerts, record the check.
+
+        Run it after each materialization (or on a schedule: ``jobs/monitor_features.py``).
+        See :func:`fstore_spark.quality.monitor_view`.
+
+        Example::
+
+            from fstore_spark.quality import MonitorRule
+            result = store.monitor("spend", [MonitorRule("missing_values", 0.05),
+                                             MonitorRule("drift_psi", 0.2)],
+                                   baseline_version=3, channels=["log", slack_webhook_url])
+            result.ok, [a.message for a in result.alerts]
+        """
+        from fstore_spark.quality import monitor_view
+
+        fv = self.get_feature_view(view)
+        return monitor_view(
+            self.spark,
+            self.config.project_root,
+            view,
+            list(fv.feature_names),
+            rules,
+            version=version,
+            baseline_version=baseline_version,
+            baseline_window=baseline_window,
+            channels=channels,
+            now=now,
         )
 
     # ------------------------------------------------------------------ feature set versions

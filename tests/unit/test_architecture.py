@@ -28,6 +28,7 @@ LAYERS = {
     "training": 4,
     "versioning": 4,
     "online_store": 4,
+    "quality": 4,
     "lineage": 5,
     "online_sync": 5,
     "store": 6,
