@@ -1404,15 +1404,15 @@ def monitor_view(
     v = _resolve_version(spark, project_root, view, version)
     now = now or datetime.now(UTC)
     subject = f"view {view!r} version {v}"
-    stats = view_statistics(spark, project_root, view, features, version=v)
     needs_baseline = any(r.needs_baseline for r in rules)
     has_baseline = baseline_version is not None or baseline_window is not None
-    if needs_baseline and not has_baseline:
+    if needs_baseline and not has_baseline:  # before any Spark work
         names = sorted({r.metric for r in rules if r.needs_baseline})
         raise ValidationError(
             f"{subject}: rule(s) {names} compare with a baseline. Fix: give baseline_version= "
             "or baseline_window=(start, end)."
         )
+    stats = view_statistics(spark, project_root, view, features, version=v)
     current = read_feature_table(spark, project_root, view, as_of_version=v)
     base_v = baseline_version if baseline_version is not None else v
     baseline_stats: Statistics | None = None

@@ -192,6 +192,52 @@ for v in store.list_versions("customer_transaction_features")[:2]:
 
 # COMMAND ----------
 
+# MAGIC %md ## 6. Quality: expectations, statistics per version, drift, monitoring with alerts
+# MAGIC
+# MAGIC Every check is a Spark aggregation; only counts, quantiles and bounded samples reach the
+# MAGIC driver. Statistics are kept per Delta version of the feature table; each monitoring
+# MAGIC check (the plan in `conf/monitoring.yaml`, as `jobs/monitor_features.py` runs it) is
+# MAGIC appended to `_monitoring/<view>`, and its alerts go to the plan's channels.
+
+# COMMAND ----------
+
+from fstore_spark.quality import expect_between, expect_not_null, load_monitoring
+
+view = "customer_transaction_features"
+report = store.validate(
+    view,
+    [
+        expect_not_null("total_spent_30d", mostly=0.5),
+        expect_between("transaction_count_30d", 0, None),
+    ],
+)
+print(f"expectations {'hold' if report.success else 'FAIL'}:")
+for r in report.results:
+    print(f"  {r.expectation.name}: {r.unexpected} of {r.evaluated} rows unexpected")
+stats = store.feature_statistics(view)
+s = stats["total_spent_30d"]
+print(
+    f"statistics of Delta v{stats.table_version}: total_spent_30d mean {s.mean:.2f}, "
+    f"median {s.quantiles['0.5']:.2f}, p99 {s.quantiles['0.99']:.2f}, nulls {s.null_fraction:.1%}"
+)
+middle = start + timedelta(days=45)
+drift = store.detect_drift(view, baseline_window=(start, middle), window=(middle, end))
+print("drift, second half of the range against the first:")
+print(drift.to_pandas()[["column", "test", "statistic", "p_value", "psi", "drifted"]].to_string())
+for plan in load_monitoring(os.path.join(cfg.config_dir, "monitoring.yaml")):
+    check = store.monitor(
+        plan.view,
+        list(plan.rules),
+        baseline_version=plan.baseline_version,
+        baseline_window=plan.baseline_window,
+        channels=list(plan.channels),
+    )
+    print(f"monitoring {plan.view} v{check.table_version}: {len(check.alerts)} alert(s)")
+    for a in check.alerts:
+        print(f"  [{a.severity}] {a.message}")
+
+# COMMAND ----------
+
 print("quickstart done.")
 print(f"  Delta tables under: {cfg.project_root}")
 print(f"  MLflow tracking:    {cfg.tracking_uri}")
