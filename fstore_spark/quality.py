@@ -224,7 +224,7 @@ class Expectation:
         if self.kind == "not_null":
             return c.isNotNull()
         if self.kind == "between":
-            ok = F.lit(True)
+            ok = ~F.isnan(c.cast("double"))  # NaN compares above every number in Spark
             if self.min_value is not None:
                 ok = ok & (c >= F.lit(self.min_value))
             if self.max_value is not None:
@@ -442,6 +442,8 @@ def validate(
         if e.row_level:
             aggs.append(F.count(F.when(e._present(), 1)).alias(f"_e{i}"))
             aggs.append(F.count(F.when(e._present() & ~e._ok(), 1)).alias(f"_u{i}"))
+        elif e.kind == "unique":
+            aggs.append(F.count(F.when(_all_not_null(e.columns), 1)).alias(f"_e{i}"))
     row = df.select(*aggs).first()
     assert row is not None  # a global aggregation always yields one row
     total = int(row["_n"])
@@ -471,7 +473,7 @@ def validate(
             keyed = df.where(_all_not_null(e.columns))
             dups = keyed.groupBy(*cols).agg(F.count(F.lit(1)).alias("_c")).where("_c > 1")
             stats = dups.agg(F.sum("_c").alias("bad")).first()
-            evaluated = int(keyed.count())
+            evaluated = int(row[f"_e{i}"])
             bad = int((stats["bad"] if stats is not None else 0) or 0)
             sample = ()
             if bad and examples > 0:

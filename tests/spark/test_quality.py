@@ -135,6 +135,9 @@ def test_validation_errors_are_clear(spark) -> None:
         expect_between("x", 3, 1)
     with pytest.raises(DefinitionError, match="table-level"):
         split_valid(df, [expect_unique("k")])
+    nan = spark.createDataFrame([("a", float("nan"), "x"), ("b", 5.0, None)], SCHEMA)
+    lower_only = validate(nan, [expect_between("x", 0)]).results[0]
+    assert (lower_only.evaluated, lower_only.unexpected) == (2, 1)  # NaN is outside [0, inf)
     report = validate(df, [expect_between("x", 2, 3)])
     with pytest.raises(ValidationError, match=r"between\(x, 2, 3\): 1 of 1 rows"):
         report.raise_on_failure()
