@@ -57,6 +57,7 @@ __all__ = [
 
 SPEC_ARTIFACT = "feature_spec.yaml"
 MODEL_METADATA_KEY = "fstore_feature_spec"
+ENCODERS_METADATA_KEY = "fstore_encoders"  # fitted encoders (FittedEncoder.to_dict()), in order
 _SPEC_FORMAT = 1
 _TAG = "fstore"
 
@@ -439,6 +440,21 @@ def model_spec(model_uri: str) -> FeatureSpec:
             "store.log_model(model, artifact_path, flavor, training_set=...)."
         )
     return FeatureSpec.from_dict(meta)
+
+
+def model_encoders(model_uri: str) -> list[dict[str, Any]]:
+    """The fitted encoders stored with a model by ``FeatureStore.log_model`` (as dicts).
+
+    Raises:
+        LineageError: the model cannot be read.
+    """
+    from mlflow.models import get_model_info
+
+    try:
+        info = get_model_info(model_uri)
+    except Exception as exc:
+        raise LineageError(f"cannot read model {model_uri!r}: {exc}") from exc
+    return list((info.metadata or {}).get(ENCODERS_METADATA_KEY) or [])
 
 
 def runs_using_filter(ref: str) -> str:

@@ -37,6 +37,7 @@ from fstore_spark.repo import load_definitions
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+    from fstore_spark.encoders import FittedEncoder
     from fstore_spark.materialization import MaterializationResult
     from fstore_spark.online_store import OnlineResponse, OnlineStore, ReadPlan
     from fstore_spark.online_sync import SyncResult
@@ -934,6 +935,7 @@ class FeatureStore:
         training_set: HistoricalFeatures,
         *,
         feature_columns: list[str] | None = None,
+        encoders: list[FittedEncoder] | None = None,
         **kwargs: Any,
     ) -> Any:
         """Log a model with the feature spec of its training set (for :meth:`score_batch`).
@@ -950,6 +952,9 @@ class FeatureStore:
                 returned for the training data.
             feature_columns: Model input columns, in order; default all feature columns of
                 the training set.
+            encoders: Fitted encoders (:mod:`fstore_spark.encoders`) the model's inputs went
+                through, in order; stored with the model so :meth:`score_batch` applies exactly
+                the same state. Their output columns may be named in ``feature_columns``.
             **kwargs: Passed to ``<flavor>.log_model`` (``signature``, ``input_example``,
                 ``registered_model_name``...).
 
@@ -961,21 +966,31 @@ class FeatureStore:
         import mlflow
 
         from fstore_spark.errors import LineageError
-        from fstore_spark.lineage import MODEL_METADATA_KEY, FeatureSpec
+        from fstore_spark.lineage import ENCODERS_METADATA_KEY, MODEL_METADATA_KEY, FeatureSpec
 
         module = importlib.import_module(f"mlflow.{flavor}") if isinstance(flavor, str) else flavor
         if not hasattr(module, "log_model"):
             raise LineageError(f"flavor {flavor!r} has no log_model; pass e.g. mlflow.sklearn.")
         cols = list(feature_columns or training_set.feature_columns)
-        unknown = [c for c in cols if c not in training_set.df.columns]
+        encoded = [o for e in encoders or [] for o in e.outputs]
+        unknown = [c for c in cols if c not in training_set.df.columns and c not in encoded]
         if unknown:
             raise LineageError(
-                f"feature_columns {unknown} are not columns of the training set; it has "
-                f"{', '.join(training_set.df.columns)}."
+                f"feature_columns {unknown} are not columns of the training set nor outputs of "
+                f"the encoders; it has {', '.join(training_set.df.columns)}."
             )
+        missing = [
+            e.encoder.column
+            for e in encoders or []
+            if e.encoder.column not in training_set.df.columns and e.encoder.column not in encoded
+        ]
+        if missing:
+            raise LineageError(f"encoders read {missing}, which the training set lacks.")
         spec = FeatureSpec.from_training_set(training_set, self.project)
         spec.model_input_columns = cols
         metadata = {**kwargs.pop("metadata", {}), MODEL_METADATA_KEY: spec.to_dict()}
+        if encoders:
+            metadata[ENCODERS_METADATA_KEY] = [e.to_dict() for e in encoders]
         if mlflow.active_run() is None:
             self._start_mlflow_run()
         info = module.log_model(model, name=artifact_path, metadata=metadata, **kwargs)
@@ -995,7 +1010,8 @@ class FeatureStore:
 
         The caller passes only join keys and timestamps (rows without a timestamp column are
         scored as of now). Features come from each view's latest data, as of each row's
-        timestamp, exactly as in training; the model runs on the executors
+        timestamp, exactly as in training, then go through the encoders logged with the model
+        (the fitted state of training); the model runs on the executors
         (``mlflow.pyfunc.spark_udf``).
 
         Args:
@@ -1011,12 +1027,14 @@ class FeatureStore:
         import mlflow.pyfunc
         from pyspark.sql import functions as F
 
-        from fstore_spark.lineage import model_spec, using_tracking_uri
+        from fstore_spark.encoders import FittedEncoder, apply_encoders
+        from fstore_spark.lineage import model_encoders, model_spec, using_tracking_uri
         from fstore_spark.training import to_spark_df
 
         uri = self._tracking_uri()
         with using_tracking_uri(uri):
             spec = model_spec(model_uri)
+            encoders = [FittedEncoder.from_dict(d) for d in model_encoders(model_uri)]
         ts_col = timestamp_column or spec.timestamp_column
         labels = to_spark_df(self.spark, entity_df)
         if ts_col not in labels.columns:
@@ -1034,7 +1052,8 @@ class FeatureStore:
             predict = mlflow.pyfunc.spark_udf(
                 self.spark, model_uri, result_type=result_type, env_manager="local"
             )
-        return ts.df.withColumn(prediction_column, predict(F.struct(*[F.col(c) for c in cols])))
+        features = apply_encoders(ts.df, encoders)  # the state training used, if any
+        return features.withColumn(prediction_column, predict(F.struct(*[F.col(c) for c in cols])))
 
     def reproduce_training_set(
         self, run_id: str, *, entity_df: Any = None, verify: bool = True

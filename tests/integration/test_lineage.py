@@ -218,6 +218,46 @@ def test_mlflow_lineage_reproduce_and_score_batch(
         store.reproduce_training_set(run_id, entity_df=other)
 
 
+def test_score_batch_applies_the_encoders_logged_with_the_model(
+    store: FeatureStore, mlflow_uri: str
+) -> None:
+    """Training/serving consistency: score_batch encodes with the state fitted in training."""
+    import mlflow
+    from sklearn.linear_model import Ridge
+
+    from fstore_spark.encoders import Encoder
+
+    labels = _labels(seed=3)
+    with mlflow.start_run():
+        ts = store.get_historical_features(labels, ["profile:age", "profile:city"])
+        enc = Encoder("target_encoding", column="city", target="y", smoothing=2)
+        fitted, train = enc.fit_transform(ts.df, folds=3)  # out-of-fold on the training rows
+        pdf = train.toPandas()
+        cols = ["age", "city_te"]
+        model = Ridge(alpha=0.1).fit(pdf[cols], pdf["y"])
+        info = store.log_model(
+            model,
+            "model",
+            flavor="sklearn",
+            training_set=ts,
+            feature_columns=cols,
+            encoders=[fitted],
+            serialization_format="cloudpickle",
+            pip_requirements=["scikit-learn"],
+        )
+        with pytest.raises(LineageError, match="nor outputs of the encoders"):
+            store.log_model(model, "m2", flavor="sklearn", training_set=ts, feature_columns=cols)
+    keys = ["customer_id", "event_timestamp"]
+    scored = store.score_batch(info.model_uri, labels[keys]).toPandas()
+    scored = scored.sort_values(keys).reset_index(drop=True)
+    feats = ts.to_pandas().sort_values(keys).reset_index(drop=True)
+    want = model.predict(fitted.transform_pandas(feats)[cols])  # the serving path, in Python
+    np.testing.assert_allclose(scored["prediction"].to_numpy(), want, rtol=1e-9)
+    np.testing.assert_allclose(
+        scored["city_te"].to_numpy(), fitted.transform_pandas(feats)["city_te"].to_numpy()
+    )
+
+
 def test_log_to_mlflow_without_active_run_starts_one(store: FeatureStore, mlflow_uri: str) -> None:
     import mlflow
 

@@ -24,6 +24,8 @@ LAYERS = {
     "offline_store": 3,
     "asof": 3,
     "aggregation": 3,
+    "encoders": 3,
+    "selection": 3,
     "materialization": 4,
     "training": 4,
     "versioning": 4,
