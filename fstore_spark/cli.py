@@ -100,34 +100,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _monitor(store: Any, args: argparse.Namespace) -> int:
     """``fstore monitor``: one JSON line per view; exit 3 when any alert was raised."""
-    from fstore_spark.quality import load_monitoring
-
-    plans = load_monitoring(args.rules)
-    names = {p.view for p in plans}
-    unknown = sorted(set(args.view or []) - names)
-    if unknown:
-        print(f"fstore: error: view(s) {unknown} are not in {args.rules}", file=sys.stderr)
-        return 2
-    alerts = 0
-    for plan in plans:
-        if args.view and plan.view not in args.view:
-            continue
-        result = store.monitor(
-            plan.view,
-            list(plan.rules),
-            baseline_version=plan.baseline_version,
-            baseline_window=plan.baseline_window,
-            channels=list(plan.channels),
-        )
-        alerts += len(result.alerts)
-        line = {
-            "view": result.view,
-            "table_version": result.table_version,
-            "alerts": [a.to_dict() for a in result.alerts],
-            "delivery_errors": result.delivery_errors,
-        }
-        print(json.dumps(line), flush=True)
-    return 3 if alerts else 0
+    results = store.run_monitoring(args.rules, views=args.view)
+    for result in results:
+        print(json.dumps(result.to_dict()), flush=True)
+    return 3 if any(r.alerts for r in results) else 0
 
 
 def _sync(store: Any, args: argparse.Namespace) -> int:

@@ -1374,6 +1374,17 @@ class MonitorResult:
         """Whether no rule was broken."""
         return not self.alerts
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary: view, versions, time, alerts, delivery errors."""
+        return {
+            "view": self.view,
+            "table_version": self.table_version,
+            "baseline_version": self.baseline_version,
+            "checked_at": self.checked_at.isoformat(),
+            "alerts": [a.to_dict() for a in self.alerts],
+            "delivery_errors": list(self.delivery_errors),
+        }
+
 
 def monitor_view(
     spark: SparkSession,

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from fstore_spark.quality import (
         DriftReport,
         Expectation,
+        MonitorPlan,
         MonitorResult,
         MonitorRule,
         Statistics,
@@ -690,6 +691,44 @@ class FeatureStore:
             channels=channels,
             now=now,
         )
+
+    def run_monitoring(
+        self,
+        plan: str | Mapping[str, Any] | list[MonitorPlan],
+        *,
+        views: list[str] | None = None,
+    ) -> list[MonitorResult]:
+        """Run a monitoring plan: :meth:`monitor` for each of its views (or only ``views``).
+
+        Args:
+            plan: A YAML file (``conf/monitoring.yaml``), its parsed mapping, or plans from
+                :func:`fstore_spark.quality.load_monitoring`; validated before any check.
+            views: Only these views of the plan.
+
+        Raises:
+            DefinitionError: the plan is invalid.
+            NotFoundError: a view in ``views`` is not in the plan.
+        """
+        from fstore_spark.quality import load_monitoring
+
+        plans = plan if isinstance(plan, list) else load_monitoring(plan)
+        names = [p.view for p in plans]
+        unknown = sorted(set(views or []) - set(names))
+        if unknown:
+            raise NotFoundError(
+                f"view(s) {unknown} are not in the monitoring plan; it has {names}."
+            )
+        return [
+            self.monitor(
+                p.view,
+                list(p.rules),
+                baseline_version=p.baseline_version,
+                baseline_window=p.baseline_window,
+                channels=list(p.channels),
+            )
+            for p in plans
+            if views is None or p.view in views
+        ]
 
     # ------------------------------------------------------------------ feature set versions
 

@@ -32,37 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         plans = load_monitoring(args.rules)  # validated before any Spark work
-        wanted = set(args.view or [p.view for p in plans])
-        unknown = wanted - {p.view for p in plans}
-        if unknown:
-            raise FstoreError(f"view(s) {sorted(unknown)} are not in {args.rules}.")
         cfg = load_config(args.config)
         store = FeatureStore(config=cfg, spark=get_spark(cfg.spark))
         worst = 0
-        for plan in plans:
-            if plan.view not in wanted:
-                continue
-            result = store.monitor(
-                plan.view,
-                list(plan.rules),
-                baseline_version=plan.baseline_version,
-                baseline_window=plan.baseline_window,
-                channels=list(plan.channels),
-            )
-            for a in result.alerts:
-                worst = max(worst, _LEVELS[a.severity])
-            print(
-                json.dumps(
-                    {
-                        "view": result.view,
-                        "table_version": result.table_version,
-                        "baseline_version": result.baseline_version,
-                        "alerts": [a.to_dict() for a in result.alerts],
-                        "delivery_errors": result.delivery_errors,
-                    }
-                ),
-                flush=True,
-            )
+        for result in store.run_monitoring(plans, views=args.view):
+            worst = max([worst, *[_LEVELS[a.severity] for a in result.alerts]])
+            print(json.dumps(result.to_dict()), flush=True)
     except FstoreError as exc:
         print(f"monitor_features: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

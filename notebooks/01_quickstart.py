@@ -201,7 +201,7 @@ for v in store.list_versions("customer_transaction_features")[:2]:
 
 # COMMAND ----------
 
-from fstore_spark.quality import expect_between, expect_not_null, load_monitoring
+from fstore_spark.quality import expect_between, expect_not_null
 
 view = "customer_transaction_features"
 report = store.validate(
@@ -224,15 +224,8 @@ middle = start + timedelta(days=45)
 drift = store.detect_drift(view, baseline_window=(start, middle), window=(middle, end))
 print("drift, second half of the range against the first:")
 print(drift.to_pandas()[["column", "test", "statistic", "p_value", "psi", "drifted"]].to_string())
-for plan in load_monitoring(os.path.join(cfg.config_dir, "monitoring.yaml")):
-    check = store.monitor(
-        plan.view,
-        list(plan.rules),
-        baseline_version=plan.baseline_version,
-        baseline_window=plan.baseline_window,
-        channels=list(plan.channels),
-    )
-    print(f"monitoring {plan.view} v{check.table_version}: {len(check.alerts)} alert(s)")
+for check in store.run_monitoring(os.path.join(cfg.config_dir, "monitoring.yaml")):
+    print(f"monitoring {check.view} v{check.table_version}: {len(check.alerts)} alert(s)")
     for a in check.alerts:
         print(f"  [{a.severity}] {a.message}")
 

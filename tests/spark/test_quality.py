@@ -388,6 +388,15 @@ def test_monitoring_job_and_plan_file(spark, lakehouse: Path, tmp_path: Path, ca
     assert code == 3 and len(out) == 1
     assert sorted(a["metric"] for a in out[0]["alerts"]) == ["expectation", "missing_values"]
     assert job.main(["--config", str(cfg), "--rules", str(plan), "--fail-on", "never"]) == 0
+    capsys.readouterr()
+    from fstore_spark.cli import main as fstore
+
+    assert fstore(["--config", str(cfg), "monitor", "--rules", str(plan), "--view", "profile"]) == 3
+    assert json.loads(capsys.readouterr().out)["view"] == "profile"
+    assert fstore(["--config", str(cfg), "stats", "profile"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["columns"]["income"]["nulls"] == 150 and printed["rows"] == 600
+    assert fstore(["--config", str(cfg), "monitor", "--rules", str(plan), "--view", "nope"]) == 1
     plan.write_text("views:\n  profile:\n    rules:\n      - {metric: nulls, threshold: 1}\n")
     assert job.main(["--config", str(cfg), "--rules", str(plan)]) == 1
     assert "unknown monitor metric 'nulls'" in capsys.readouterr().err
