@@ -155,18 +155,23 @@ class Encoder:
 
         self._check(df)
         col = F.col(f"`{self.column}`")
-        rows = df.count()
-        if self.method == "standard":
-            r = df.agg(F.mean(col).alias("m"), F.stddev_samp(col).alias("s")).first()
-            mean = float(r["m"]) if r is not None and r["m"] is not None else 0.0
-            sd = float(r["s"]) if r is not None and r["s"] is not None else 0.0
-            return FittedEncoder(self, rows, mean=mean, stddev=sd)
+        if self.method == "standard":  # the row count rides on the one aggregation
+            r = df.agg(
+                F.count(F.lit(1)).alias("n"), F.mean(col).alias("m"), F.stddev_samp(col).alias("s")
+            ).first()
+            assert r is not None  # a global aggregation always yields one row
+            mean = float(r["m"]) if r["m"] is not None else 0.0
+            sd = float(r["s"]) if r["s"] is not None else 0.0
+            return FittedEncoder(self, int(r["n"]), mean=mean, stddev=sd)
         key = col.cast("string")
         if self.method == "target":
             y = F.col(f"`{self.target}`").cast("double")
             labelled = df.where(y.isNotNull())
-            prior_row = labelled.agg(F.mean(y).alias("p")).first()
-            prior = float(prior_row["p"]) if prior_row and prior_row["p"] is not None else 0.0
+            # mean() skips null labels: the prior of the labelled rows, with the row count
+            head = df.agg(F.count(F.lit(1)).alias("n"), F.mean(y).alias("p")).first()
+            assert head is not None
+            rows = int(head["n"])
+            prior = float(head["p"]) if head["p"] is not None else 0.0
             stats = (
                 labelled.where(col.isNotNull())
                 .groupBy(key.alias(_KEY))
@@ -180,6 +185,7 @@ class Encoder:
                 for r in stats
             }
             return FittedEncoder(self, rows, prior=prior, mapping=mapping)
+        rows = df.count()
         counts = (
             df.where(col.isNotNull())
             .groupBy(key.alias(_KEY))
