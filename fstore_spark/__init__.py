@@ -22,6 +22,7 @@ from fstore_spark.errors import (
     ConfigError,
     DefinitionError,
     EntityRowError,
+    ExperimentError,
     FstoreError,
     LineageError,
     NotFoundError,
@@ -30,6 +31,7 @@ from fstore_spark.errors import (
     SessionError,
     ValidationError,
 )
+from fstore_spark.experimentation import ABTest, ABTestResults  # A/B tests of feature sets
 from fstore_spark.lineage import FeatureSpec
 from fstore_spark.online_store import OnlineResponse  # online store (issue 7)
 from fstore_spark.online_sync import SyncResult  # online store (issue 7)
@@ -46,6 +48,8 @@ from fstore_spark.versioning import FeatureSetVersion, VersionDiff
 
 __all__ = [
     "__version__",
+    "ABTest",
+    "ABTestResults",
     "Aggregation",
     "ConfigError",
     "DefinitionError",
@@ -53,6 +57,7 @@ __all__ = [
     "EntityRowError",
     "Entity",
     "Expectation",
+    "ExperimentError",
     "FeatureRef",
     "FeatureSet",
     "FeatureSetVersion",

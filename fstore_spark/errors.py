@@ -57,5 +57,9 @@ class ValidationError(FstoreError):
     """Data failed a quality expectation in a mode that is configured to fail."""
 
 
+class ExperimentError(FstoreError):
+    """An A/B test is invalid, not started, or its data lacks what its metrics need."""
+
+
 class EntityRowError(OnlineStoreError, ValueError):
     """An online read's entity row lacks a join key or has a value of the wrong type."""

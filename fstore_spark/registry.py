@@ -17,7 +17,7 @@ and last updated, and who applied it. Because the table is a Delta table:
 Categories: ``entity``, ``data_source`` (Delta and parquet sources share one name space),
 ``feature_view``, ``feature_set``, ``online_serving`` (serving settings of a feature set),
 ``feature_set_pins`` (the Delta versions a feature set version reads; written in the same commit
-as the feature set version it belongs to).
+as the feature set version it belongs to), ``ab_test`` (an A/B test of feature sets, as started).
 
 Validation runs on the whole resulting catalog *before* any write: an apply that would leave a
 view referring to an unknown entity, or a feature set to an unknown feature, writes nothing.
@@ -70,7 +70,13 @@ __all__ = [
 ]
 
 Category = Literal[
-    "entity", "data_source", "feature_view", "feature_set", "online_serving", "feature_set_pins"
+    "entity",
+    "data_source",
+    "feature_view",
+    "feature_set",
+    "online_serving",
+    "feature_set_pins",
+    "ab_test",
 ]
 CATEGORIES: tuple[Category, ...] = (
     "entity",
@@ -79,6 +85,7 @@ CATEGORIES: tuple[Category, ...] = (
     "feature_set",
     "online_serving",
     "feature_set_pins",
+    "ab_test",
 )
 _DEFINITION_CATEGORIES = ("entity", "data_source", "feature_view", "feature_set")
 

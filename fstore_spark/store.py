@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from fstore_spark.encoders import FittedEncoder
+    from fstore_spark.experimentation import ABTest, ABTestResults
     from fstore_spark.materialization import MaterializationResult
     from fstore_spark.online_store import OnlineResponse, OnlineStore, ReadPlan
     from fstore_spark.online_sync import SyncResult
@@ -1211,6 +1212,396 @@ class FeatureStore:
             }
             for r in runs
         ]
+
+    # ------------------------------------------------------------------ A/B tests of feature sets
+
+    def start_ab_test(self, test: ABTest, *, start: datetime | str | None = None) -> ABTest:
+        """Start an A/B test: pin each variant's feature set version and start the clock.
+
+        Each variant's feature set is resolved to its current version (``name@vN``), and each
+        model (if given) must have been logged from that feature set. The started test is
+        kept in the registry (category ``ab_test``, with history). Starting the same test
+        again returns it as started; a different test under a started name is refused.
+
+        Args:
+            test: The :class:`~fstore_spark.experimentation.ABTest`.
+            start: Start time (default now); the test ends at ``start + duration``.
+
+        Returns:
+            The started test (``started_at`` set, feature sets pinned).
+
+        Raises:
+            NotFoundError: a variant's feature set does not exist.
+            ExperimentError: a model was not trained on its variant's feature set, or the name
+                is taken by a different test. Nothing is written.
+
+        Example::
+
+            test = store.start_ab_test(ABTest(
+                name="new_features_test",
+                feature_sets={"control": "fraud_v1", "treatment": "fraud_v2"},
+                models={"control": "models:/fraud/1", "treatment": "models:/fraud/2"},
+                metrics=["auc", "precision", "recall"], duration="7d"))
+        """
+        from dataclasses import replace
+
+        from fstore_spark.errors import ExperimentError, LineageError
+        from fstore_spark.lineage import model_spec, using_tracking_uri
+        from fstore_spark.versioning import parse_feature_set_id
+
+        existing = self._ab_entry(test.name)
+        if existing is not None:
+            if existing["requested"] == test.definition():
+                return self.get_ab_test(test.name)
+            raise ExperimentError(
+                f"A/B test {test.name!r} is already started with another definition "
+                f"({existing['requested']}). Fix: start the new test under a new name."
+            )
+        pinned = {v: self.get_feature_set_version(fs).id for v, fs in test.feature_sets.items()}
+        for variant, uri in (test.models or {}).items():
+            with using_tracking_uri(self._tracking_uri()):
+                try:
+                    spec = model_spec(uri)
+                except LineageError as exc:
+                    raise ExperimentError(
+                        f"A/B test {test.name!r}: model {uri!r} of variant {variant!r}: {exc}"
+                    ) from exc
+            want = parse_feature_set_id(pinned[variant])[0]
+            got = (spec.feature_set or {}).get("name")
+            if got != want:
+                raise ExperimentError(
+                    f"A/B test {test.name!r}: the model of variant {variant!r} ({uri}) was "
+                    f"trained on feature set {got!r}, not {want!r}. Fix: log the variant's model "
+                    "from store.get_training_set(<its feature set>, ...)."
+                )
+        when = start if start is not None else datetime.now(UTC)
+        started = replace(test, feature_sets=pinned, started_at=when)
+        self.registry.apply(
+            [],
+            settings={
+                ("ab_test", test.name): {"test": started.to_dict(), "requested": test.definition()}
+            },
+        )
+        return started
+
+    def get_ab_test(self, name: str | ABTest) -> ABTest:
+        """A started A/B test, as stored by :meth:`start_ab_test`.
+
+        Raises:
+            NotFoundError: no test of that name was started.
+        """
+        from fstore_spark.experimentation import ABTest
+
+        name = name if isinstance(name, str) else name.name
+        entry = self._ab_entry(name)
+        if entry is None:
+            raise NotFoundError(
+                f"A/B test {name!r} is not started. Fix: store.start_ab_test(ABTest(...))."
+            )
+        return ABTest.from_dict(entry["test"])
+
+    def _ab_entry(self, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.registry.get("ab_test", name).definition)
+        except NotFoundError:
+            return None
+
+    def _ab_keys(self, test: ABTest) -> list[str]:
+        """The units of a test: the join keys of the control's feature set."""
+        from fstore_spark.definitions import resolve_feature_refs
+
+        fsv = self.get_feature_set_version(test.feature_sets[str(test.control)])
+        entries = self.registry.list(as_of_version=fsv.registry_version)
+        views = {e.name: e.obj for e in entries if e.category == "feature_view"}
+        entities = {e.name: e.obj for e in entries if e.category == "entity"}
+        keys: list[str] = []
+        for ref in resolve_feature_refs(list(fsv.features), views):
+            keys += [k for k in _keys_of(views[ref.view], entities) if k not in keys]
+        return keys
+
+    def assign_ab_variants(
+        self, test: str | ABTest, entity_df: Any, *, key_columns: list[str] | None = None
+    ) -> DataFrame:
+        """Add each row's ``variant`` and ``feature_set`` (deterministic, as online requests get).
+
+        Args:
+            test: A started test (name or object).
+            entity_df: Spark or pandas DataFrame, or table, with the unit's join keys.
+            key_columns: Unit columns; default the join keys of the control's feature set.
+
+        Returns:
+            Lazy DataFrame: the rows, ``variant`` (null when a key is null), ``feature_set``.
+        """
+        from pyspark.sql import functions as F
+
+        from fstore_spark.experimentation import check_key_types, variant_column
+        from fstore_spark.training import to_spark_df
+
+        test = self.get_ab_test(test)
+        df = to_spark_df(self.spark, entity_df)
+        keys = key_columns or self._ab_keys(test)
+        check_key_types(df, keys, test.name)
+        variant = variant_column(test, keys)
+        fs = F.create_map(*[F.lit(x) for kv in test.feature_sets.items() for x in kv])
+        return df.withColumn("variant", variant).withColumn("feature_set", fs[F.col("variant")])
+
+    def get_ab_online_features(
+        self, test: str | ABTest, entity_row: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Online features for one request under an A/B test, in one Redis round trip.
+
+        The request's variant comes from its join keys (the same hash as
+        :meth:`assign_ab_variants`); the features are that variant's feature set's.
+
+        Returns:
+            ``{"variant", "feature_set", "features": {column: value}}``.
+
+        Example::
+
+            r = store.get_ab_online_features("new_features_test", {"customer_id": "c42"})
+            model_for[r["variant"]].predict(r["features"])
+        """
+        from fstore_spark.errors import EntityRowError
+        from fstore_spark.versioning import parse_feature_set_id
+
+        test = self.get_ab_test(test)
+        keys = self._ab_keys(test)
+        missing = [k for k in keys if k not in entity_row]
+        if missing:
+            raise EntityRowError(
+                f"A/B test {test.name!r}: the entity row lacks join key(s) {missing}; it has "
+                f"{sorted(entity_row)}."
+            )
+        variant = test.assign(tuple(entity_row[k] for k in keys))
+        fs = test.feature_sets[variant]
+        resp = self.get_online_features(
+            feature_set=parse_feature_set_id(fs)[0], entity_rows=[dict(entity_row)]
+        )
+        row = resp.to_dict()
+        features = {c: vals[0] for c, vals in row.items() if c not in keys}
+        return {"variant": variant, "feature_set": fs, "features": features}
+
+    def _ab_log_path(self, name: str) -> str:
+        return self.table_path(f"_experiments/{name}/predictions")
+
+    def log_ab_predictions(
+        self,
+        test: str | ABTest,
+        predictions: Any,
+        *,
+        prediction_column: str = "prediction",
+        timestamp_column: str = "event_timestamp",
+        key_columns: list[str] | None = None,
+    ) -> str:
+        """Append scored requests to the test's prediction log (a Delta table), once each.
+
+        Rows are keyed by (join keys, ``timestamp_column``): logging the same request again
+        keeps the first prediction (a Delta MERGE inserting only new keys), so a rerun after
+        a crash logs nothing twice. The variant is recomputed from the keys; a ``variant``
+        column that disagrees is an error (the traffic was not split by this test).
+
+        Returns:
+            The log table's path.
+
+        Raises:
+            ExperimentError: missing columns, or rows scored under the wrong variant.
+        """
+        from delta.tables import DeltaTable
+        from pyspark.sql import functions as F
+
+        from fstore_spark.errors import ExperimentError
+        from fstore_spark.experimentation import check_key_types, variant_column
+        from fstore_spark.training import to_spark_df
+
+        test = self.get_ab_test(test)
+        df = to_spark_df(self.spark, predictions)
+        keys = key_columns or self._ab_keys(test)
+        check_key_types(df, keys, test.name)
+        for col in (prediction_column, timestamp_column):
+            if col not in df.columns:
+                raise ExperimentError(
+                    f"A/B test {test.name!r}: column {col!r} is not in the predictions; columns: "
+                    f"{', '.join(df.columns)}."
+                )
+        assigned = variant_column(test, keys)
+        if "variant" in df.columns:
+            wrong = df.where(~F.col("variant").eqNullSafe(assigned)).count()
+            if wrong:
+                raise ExperimentError(
+                    f"A/B test {test.name!r}: {wrong} row(s) carry a variant other than the one "
+                    "the test assigns to their keys. Fix: split traffic with "
+                    "assign_ab_variants / get_ab_online_features."
+                )
+        fs = F.create_map(*[F.lit(x) for kv in test.feature_sets.items() for x in kv])
+        rows = (
+            df.where(assigned.isNotNull())
+            .select(
+                *[F.col(k) for k in keys],
+                F.col(timestamp_column).cast("timestamp").alias("event_timestamp"),
+                assigned.alias("variant"),
+                F.col(prediction_column).cast("double").alias("prediction"),
+            )
+            .withColumn("feature_set", fs[F.col("variant")])
+            .withColumn("logged_at", F.current_timestamp())
+            .dropDuplicates([*keys, "event_timestamp"])
+        )
+        path = self._ab_log_path(test.name)
+        if not DeltaTable.isDeltaTable(self.spark, path):
+            rows.limit(0).write.format("delta").mode("append").save(path)
+        on = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in [*keys, "event_timestamp"])
+        DeltaTable.forPath(self.spark, path).alias("t").merge(
+            rows.alias("s"), on
+        ).whenNotMatchedInsertAll().execute()
+        return path
+
+    def score_ab_test(
+        self,
+        test: str | ABTest,
+        entity_df: Any,
+        *,
+        timestamp_column: str = "event_timestamp",
+        log: bool = True,
+    ) -> DataFrame:
+        """Score requests under an A/B test: each with its variant's model and feature set.
+
+        Rows are assigned by their join keys; each variant's rows go through
+        :meth:`score_batch` with the variant's model (point-in-time feature lookup from its
+        feature set). Rows without a timestamp column are scored as of now. With ``log``, the
+        predictions are added to the test's log (see :meth:`log_ab_predictions`) and read back
+        from it, so every model runs once and a repeated request keeps its first prediction.
+
+        Returns:
+            DataFrame: join keys, ``event_timestamp``, ``variant``, ``feature_set``,
+            ``prediction`` (and ``logged_at`` when logged).
+
+        Raises:
+            ExperimentError: the test has no models.
+        """
+        from pyspark.sql import functions as F
+
+        from fstore_spark.errors import ExperimentError
+        from fstore_spark.training import to_spark_df
+
+        test = self.get_ab_test(test)
+        if not test.models:
+            raise ExperimentError(
+                f"A/B test {test.name!r} has no models to score with. Fix: give "
+                "ABTest(models={variant: model_uri}), or score yourself and call "
+                "log_ab_predictions."
+            )
+        keys = self._ab_keys(test)
+        requests = to_spark_df(self.spark, entity_df)
+        if timestamp_column not in requests.columns:  # one instant for every variant's query
+            requests = requests.withColumn(timestamp_column, F.lit(datetime.now(UTC)))
+        assigned = self.assign_ab_variants(test, requests, key_columns=keys)
+        parts = []
+        for variant, uri in test.models.items():
+            rows = assigned.where(F.col("variant") == variant).drop("variant", "feature_set")
+            scored = self.score_batch(uri, rows, timestamp_column=timestamp_column)
+            parts.append(
+                scored.select(
+                    *[F.col(k) for k in keys],
+                    F.col(timestamp_column).alias("event_timestamp"),
+                    F.lit(variant).alias("variant"),
+                    F.lit(test.feature_sets[variant]).alias("feature_set"),
+                    F.col("prediction").cast("double").alias("prediction"),
+                )
+            )
+        out = parts[0]
+        for p in parts[1:]:
+            out = out.unionByName(p)
+        if not log:
+            return out
+        path = self.log_ab_predictions(test, out, key_columns=keys)
+        wanted = requests.select(
+            *keys, F.col(timestamp_column).cast("timestamp").alias("event_timestamp")
+        ).distinct()
+        logged = self.spark.read.format("delta").load(path)
+        return logged.join(wanted, [*keys, "event_timestamp"], "left_semi")
+
+    def ab_test_results(
+        self,
+        test: str | ABTest,
+        labels: Any,
+        *,
+        label_column: str = "label",
+        join_on: list[str] | None = None,
+        now: datetime | None = None,
+        log_to_mlflow: bool = False,
+    ) -> ABTestResults:
+        """Metrics per variant of an A/B test, and each treatment against the control.
+
+        The test's prediction log, limited to ``[started_at, ends_at)`` by logging time, is
+        joined to the labels on ``join_on`` (default: the join keys and ``event_timestamp``
+        when the labels have it, else the join keys alone, each unit's latest prediction).
+        See :func:`~fstore_spark.experimentation.evaluate_variants` for the metrics and
+        tests; the sample-ratio check uses every logged prediction, labelled or not.
+
+        Args:
+            test: A started test (name or object).
+            labels: Spark or pandas DataFrame, or table: join columns and ``label_column``.
+            label_column: Outcome column (0/1 for classification metrics).
+            join_on: Columns joining labels to predictions.
+            now: Time for ``complete`` (default now).
+            log_to_mlflow: Log the results to the active MLflow run (or a new one).
+
+        Raises:
+            ExperimentError: nothing was logged for the test, or bad labels.
+        """
+        from delta.tables import DeltaTable
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        from fstore_spark.errors import ExperimentError
+        from fstore_spark.experimentation import evaluate_variants
+        from fstore_spark.lineage import using_tracking_uri
+        from fstore_spark.training import to_spark_df
+
+        test = self.get_ab_test(test)
+        path = self._ab_log_path(test.name)
+        if not DeltaTable.isDeltaTable(self.spark, path):
+            raise ExperimentError(
+                f"A/B test {test.name!r} has no logged predictions. Fix: score_ab_test or "
+                "log_ab_predictions first."
+            )
+        keys = self._ab_keys(test)
+        log = self.spark.read.format("delta").load(path)
+        log = log.where(
+            (F.col("logged_at") >= F.lit(test.started_at))
+            & (F.col("logged_at") < F.lit(test.ends_at))
+        )
+        lab = to_spark_df(self.spark, labels)
+        if label_column not in lab.columns:
+            raise ExperimentError(
+                f"A/B test {test.name!r}: label column {label_column!r} is not in the labels; "
+                f"columns: {', '.join(lab.columns)}."
+            )
+        on = join_on or (keys + ["event_timestamp"] if "event_timestamp" in lab.columns else keys)
+        missing = [c for c in on if c not in lab.columns or c not in log.columns]
+        if missing:
+            raise ExperimentError(
+                f"A/B test {test.name!r}: join column(s) {missing} are not in both the labels "
+                f"({', '.join(lab.columns)}) and the prediction log ({', '.join(log.columns)})."
+            )
+        if "event_timestamp" not in on:  # one prediction per unit: its latest
+            w = Window.partitionBy(*on).orderBy(F.col("event_timestamp").desc())
+            scored = log.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
+        else:
+            scored = log
+        exposures = {
+            r["variant"]: int(r["n"])
+            for r in log.groupBy("variant").agg(F.count(F.lit(1)).alias("n")).collect()
+        }
+        joined = scored.join(lab.select(*on, F.col(label_column).alias("_label")), on, "inner")
+        res = evaluate_variants(joined, test, label_column="_label", now=now, exposures=exposures)
+        if log_to_mlflow:
+            import mlflow
+
+            if mlflow.active_run() is None:
+                self._start_mlflow_run()  # in the configured experiment, left active
+            with using_tracking_uri(self._tracking_uri()):
+                res.log_to_mlflow()
+        return res
 
     # ------------------------------------------------------------------ online store (issue 7)
     # Thin wrappers over fstore_spark.online_store / online_sync; definitions needed by reads are

@@ -31,6 +31,7 @@ LAYERS = {
     "versioning": 4,
     "online_store": 4,
     "quality": 4,
+    "experimentation": 3,
     "lineage": 5,
     "online_sync": 5,
     "store": 6,
