@@ -100,6 +100,7 @@ class FeatureStore:
         self._registry: Registry | None = None
         self._online: OnlineStore | None = None  # online store (issue 7)
         self._serving: _ServingCatalog | None = None  # online store (issue 7)
+        self._ab_tests: dict[str, tuple[ABTest, list[str]]] = {}  # started tests are immutable
 
     # ------------------------------------------------------------------ plumbing
 
@@ -786,6 +787,7 @@ class FeatureStore:
             [fs],
             settings={("feature_set_pins", name): {"definition_hash": h, "views": pins}},
         )
+        self._serving = None  # online reads must see the new feature set
         return self.get_feature_set_version(name)
 
     def get_feature_set_version(
@@ -1300,6 +1302,14 @@ class FeatureStore:
             )
         return ABTest.from_dict(entry["test"])
 
+    def _ab_serving(self, test: str | ABTest) -> tuple[ABTest, list[str]]:
+        """A started test and its unit keys, read once per store (online requests)."""
+        name = test if isinstance(test, str) else test.name
+        if name not in self._ab_tests:
+            started = self.get_ab_test(name)
+            self._ab_tests[name] = (started, self._ab_keys(started))
+        return self._ab_tests[name]
+
     def _ab_entry(self, name: str) -> dict[str, Any] | None:
         try:
             return dict(self.registry.get("ab_test", name).definition)
@@ -1364,8 +1374,7 @@ class FeatureStore:
         from fstore_spark.errors import EntityRowError
         from fstore_spark.versioning import parse_feature_set_id
 
-        test = self.get_ab_test(test)
-        keys = self._ab_keys(test)
+        test, keys = self._ab_serving(test)
         missing = [k for k in keys if k not in entity_row]
         if missing:
             raise EntityRowError(

@@ -215,13 +215,15 @@ def test_ab_test_end_to_end(spark, store: FeatureStore) -> None:
 
 
 def test_online_requests_get_the_variant_and_its_features(store: FeatureStore) -> None:
+    store.sync_online("profile")
+    store.sync_online("txn")
+    assert store.get_online_features(["profile:age"], [{"customer_id": "c000"}]).to_dict()["age"]
+    # feature sets created after an online read are served (the serving cache is dropped)
     store.create_feature_set("fs_base", ["profile:age"])
     store.create_feature_set("fs_new", ["profile:age", "txn:amount_7d"])
     test = store.start_ab_test(
         ABTest(name="online", feature_sets={"control": "fs_base", "treatment": "fs_new"})
     )
-    store.sync_online("profile")
-    store.sync_online("txn")
     seen = set()
     for c in CUSTOMERS[:30]:
         r = store.get_ab_online_features("online", {"customer_id": c})
