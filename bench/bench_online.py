@@ -272,6 +272,7 @@ def main() -> None:
 
     from fstore_spark.config import FeatureStoreConfig, SparkConfig
     from fstore_spark.definitions import DeltaSource, Entity, FeatureView, Field
+    from fstore_spark.experimentation import ABTest
     from fstore_spark.offline_store import feature_table_path
     from fstore_spark.session import get_spark
     from fstore_spark.store import FeatureStore
@@ -392,6 +393,16 @@ def main() -> None:
                 pipe.hmget(b, fb)
             return pipe.execute()
 
+        # an A/B test of two feature sets with the same 10 features: variant lookup overhead
+        store.create_feature_set("bench_ctrl", refs)
+        store.create_feature_set("bench_treat", refs)
+        store.start_ab_test(
+            ABTest(
+                name="bench_ab", feature_sets={"control": "bench_ctrl", "treatment": "bench_treat"}
+            )
+        )
+        assert store.get_ab_online_features("bench_ab", one[0])["features"]["f0"] is not None
+
         reads = []
         shapes = (
             ("1 entity x 10 features, 2 views", one),
@@ -405,6 +416,10 @@ def main() -> None:
                 "raw pipelined HGETALL": lambda a=k1a, b=k1b: raw_hgetall(a, b),
                 "raw pipelined HMGET": lambda a=k1a, b=k1b: raw_hmget(a, b),
             }
+            if rows is one:
+                variants["get_ab_online_features (A/B test)"] = lambda: (
+                    store.get_ab_online_features("bench_ab", one[0])
+                )
             res = lat(variants, args.reads)
             for name, q in res.items():
                 reads.append(

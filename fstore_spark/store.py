@@ -1469,6 +1469,7 @@ class FeatureStore:
         entity_df: Any,
         *,
         timestamp_column: str = "event_timestamp",
+        score_index: int | None = None,
         log: bool = True,
     ) -> DataFrame:
         """Score requests under an A/B test: each with its variant's model and feature set.
@@ -1478,6 +1479,16 @@ class FeatureStore:
         feature set). Rows without a timestamp column are scored as of now. With ``log``, the
         predictions are added to the test's log (see :meth:`log_ab_predictions`) and read back
         from it, so every model runs once and a repeated request keeps its first prediction.
+
+        Args:
+            test: A started test with models (name or object).
+            entity_df: Spark or pandas DataFrame, or table: join keys (and timestamps).
+            timestamp_column: Request time column.
+            score_index: For models whose output is a vector (a classifier logged with
+                ``pyfunc_predict_fn="predict_proba"``), the element to use as the score:
+                ``1`` is the probability of the positive class of a binary classifier.
+                Default: the model's output is the score.
+            log: Add the predictions to the test's log.
 
         Returns:
             DataFrame: join keys, ``event_timestamp``, ``variant``, ``feature_set``,
@@ -1506,14 +1517,21 @@ class FeatureStore:
         parts = []
         for variant, uri in test.models.items():
             rows = assigned.where(F.col("variant") == variant).drop("variant", "feature_set")
-            scored = self.score_batch(uri, rows, timestamp_column=timestamp_column)
+            if score_index is None:
+                scored = self.score_batch(uri, rows, timestamp_column=timestamp_column)
+                score = F.col("prediction").cast("double")
+            else:
+                scored = self.score_batch(
+                    uri, rows, timestamp_column=timestamp_column, result_type="array<double>"
+                )
+                score = F.element_at("prediction", score_index + 1)
             parts.append(
                 scored.select(
                     *[F.col(k) for k in keys],
                     F.col(timestamp_column).alias("event_timestamp"),
                     F.lit(variant).alias("variant"),
                     F.lit(test.feature_sets[variant]).alias("feature_set"),
-                    F.col("prediction").cast("double").alias("prediction"),
+                    score.alias("prediction"),
                 )
             )
         out = parts[0]

@@ -98,19 +98,20 @@ def _requests(seed: int, n: int = 600) -> pd.DataFrame:
 def _train(store: FeatureStore, feature_set: str, labels: pd.DataFrame) -> str:
     import mlflow
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import Ridge
+    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
     with mlflow.start_run():
         ts = store.get_training_set(feature_set, labels)
         pdf = ts.to_pandas()
-        model = make_pipeline(SimpleImputer(), Ridge(alpha=1.0))  # a linear probability model
+        model = make_pipeline(SimpleImputer(), LogisticRegression())
         model.fit(pdf[ts.feature_columns], pdf["label"])
         info = store.log_model(
             model,
             "model",
             flavor="sklearn",
             training_set=ts,
+            pyfunc_predict_fn="predict_proba",  # scored with score_index=1: P(label = 1)
             serialization_format="cloudpickle",
             pip_requirements=["scikit-learn"],
         )
@@ -137,7 +138,7 @@ def test_ab_test_end_to_end(spark, store: FeatureStore) -> None:
         name="new_features_test",
         feature_sets={"control": "fs_base", "treatment": "fs_new"},
         models=models,
-        metrics=["auc", "precision", "recall", "brier"],
+        metrics=["auc", "precision", "recall", "log_loss"],
         duration="7d",
     )
     with pytest.raises(NotFoundError):
@@ -159,7 +160,7 @@ def test_ab_test_end_to_end(spark, store: FeatureStore) -> None:
     assert store.get_ab_test("new_features_test").feature_sets["treatment"] == "fs_new@v1"
 
     requests = _requests(2)
-    scored = store.score_ab_test("new_features_test", requests).toPandas()
+    scored = store.score_ab_test("new_features_test", requests, score_index=1).toPandas()
     assert len(scored) == len(requests)
     for row in scored.itertuples():
         assert row.variant == started.assign(row.customer_id)
@@ -167,7 +168,8 @@ def test_ab_test_end_to_end(spark, store: FeatureStore) -> None:
     # the same predictions as each model on its own features (score_batch)
     for variant, uri in models.items():
         mine = requests[[started.assign(c) == variant for c in requests["customer_id"]]]
-        want = store.score_batch(uri, mine).toPandas()
+        want = store.score_batch(uri, mine, result_type="array<double>").toPandas()
+        want["prediction"] = [p[1] for p in want["prediction"]]  # P(label = 1)
         got = scored[scored["variant"] == variant]
         key = ["customer_id", "event_timestamp"]
         merged = got.merge(want, on=key, suffixes=("", "_want"))
@@ -176,7 +178,7 @@ def test_ab_test_end_to_end(spark, store: FeatureStore) -> None:
 
     # rescoring the same requests logs nothing twice
     log_path = store.table_path("_experiments/new_features_test/predictions")
-    store.score_ab_test("new_features_test", requests)
+    store.score_ab_test("new_features_test", requests, score_index=1)
     assert spark.read.format("delta").load(log_path).count() == len(requests)
 
     labels = _label(store, requests)
@@ -204,7 +206,7 @@ def test_ab_test_end_to_end(spark, store: FeatureStore) -> None:
     # predictions logged outside the test's time range do not count
     late = ABTest(name="late", feature_sets=test.feature_sets, models=models, duration="1d")
     store.start_ab_test(late, start=datetime.now(UTC) - 10 * DAY)
-    store.score_ab_test("late", requests.head(20))
+    store.score_ab_test("late", requests.head(20), score_index=1)
     res_late = store.ab_test_results("late", labels)
     assert res_late.complete and all(c["rows"] == 0 for c in res_late.counts.values())
 
