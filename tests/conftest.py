@@ -114,13 +114,22 @@ def redis_url(redis_server: str) -> str:
 @pytest.fixture()
 def mlflow_uri(tmp_path: Path) -> Iterator[str]:
     import mlflow
+    from mlflow.tracking import fluent
+
+    def forget_experiment() -> None:
+        # set_experiment (FeatureStore starts runs in its configured experiment) is global:
+        # an experiment id of this test's database must not leak into the next test's
+        fluent._active_experiment_id = None
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
     previous = mlflow.get_tracking_uri()
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    forget_experiment()
     mlflow.set_tracking_uri(uri)
     yield uri
     while mlflow.active_run() is not None:
         mlflow.end_run()
+    forget_experiment()
     mlflow.set_tracking_uri(previous)
 
 
