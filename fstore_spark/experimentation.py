@@ -464,9 +464,8 @@ def _label_check(df: DataFrame, label: str, prediction: str, binary: bool, test:
             )
     if binary:
         bad = df.where(F.col(label).isNotNull() & ~F.col(label).cast("double").isin(0.0, 1.0))
-        n = bad.limit(5).count()
-        if n:
-            examples = [r[0] for r in bad.select(label).limit(5).collect()]
+        examples = [r[0] for r in bad.select(label).limit(5).collect()]  # one bounded action
+        if examples:
             raise ExperimentError(
                 f"A/B test {test!r}: metrics {list(_BINARY)} need 0/1 labels; {label!r} has "
                 f"other values such as {examples}. Fix: binarise the label or use rmse/mae."

@@ -41,7 +41,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from fstore_spark.definitions import (
     DeltaSource,
@@ -78,15 +78,7 @@ Category = Literal[
     "feature_set_pins",
     "ab_test",
 ]
-CATEGORIES: tuple[Category, ...] = (
-    "entity",
-    "data_source",
-    "feature_view",
-    "feature_set",
-    "online_serving",
-    "feature_set_pins",
-    "ab_test",
-)
+CATEGORIES: tuple[Category, ...] = get_args(Category)
 _DEFINITION_CATEGORIES = ("entity", "data_source", "feature_view", "feature_set")
 
 # Fields of a feature view whose change makes already materialized feature tables wrong.

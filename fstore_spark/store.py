@@ -1303,7 +1303,7 @@ class FeatureStore:
         return ABTest.from_dict(entry["test"])
 
     def _ab_serving(self, test: str | ABTest) -> tuple[ABTest, list[str]]:
-        """A started test and its unit keys, read once per store (online requests)."""
+        """A started test and its unit keys, read from the registry once per store."""
         name = test if isinstance(test, str) else test.name
         if name not in self._ab_tests:
             started = self.get_ab_test(name)
@@ -1347,9 +1347,9 @@ class FeatureStore:
         from fstore_spark.experimentation import check_key_types, variant_column
         from fstore_spark.training import to_spark_df
 
-        test = self.get_ab_test(test)
+        test, unit_keys = self._ab_serving(test)
         df = to_spark_df(self.spark, entity_df)
-        keys = key_columns or self._ab_keys(test)
+        keys = key_columns or unit_keys
         check_key_types(df, keys, test.name)
         variant = variant_column(test, keys)
         fs = F.create_map(*[F.lit(x) for kv in test.feature_sets.items() for x in kv])
@@ -1422,9 +1422,9 @@ class FeatureStore:
         from fstore_spark.experimentation import check_key_types, variant_column
         from fstore_spark.training import to_spark_df
 
-        test = self.get_ab_test(test)
+        test, unit_keys = self._ab_serving(test)
         df = to_spark_df(self.spark, predictions)
-        keys = key_columns or self._ab_keys(test)
+        keys = key_columns or unit_keys
         check_key_types(df, keys, test.name)
         for col in (prediction_column, timestamp_column):
             if col not in df.columns:
@@ -1502,14 +1502,13 @@ class FeatureStore:
         from fstore_spark.errors import ExperimentError
         from fstore_spark.training import to_spark_df
 
-        test = self.get_ab_test(test)
+        test, keys = self._ab_serving(test)
         if not test.models:
             raise ExperimentError(
                 f"A/B test {test.name!r} has no models to score with. Fix: give "
                 "ABTest(models={variant: model_uri}), or score yourself and call "
                 "log_ab_predictions."
             )
-        keys = self._ab_keys(test)
         requests = to_spark_df(self.spark, entity_df)
         if timestamp_column not in requests.columns:  # one instant for every variant's query
             requests = requests.withColumn(timestamp_column, F.lit(datetime.now(UTC)))
@@ -1584,14 +1583,13 @@ class FeatureStore:
         from fstore_spark.lineage import using_tracking_uri
         from fstore_spark.training import to_spark_df
 
-        test = self.get_ab_test(test)
+        test, keys = self._ab_serving(test)
         path = self._ab_log_path(test.name)
         if not DeltaTable.isDeltaTable(self.spark, path):
             raise ExperimentError(
                 f"A/B test {test.name!r} has no logged predictions. Fix: score_ab_test or "
                 "log_ab_predictions first."
             )
-        keys = self._ab_keys(test)
         log = self.spark.read.format("delta").load(path)
         log = log.where(
             (F.col("logged_at") >= F.lit(test.started_at))
