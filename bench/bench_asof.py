@@ -73,7 +73,7 @@ def make_data(spark, root: Path, labels_n: int, keys: int, skewed: bool) -> tupl
 
 
 def ours(spark, feats_path: str, labels_path: str, ttl):
-    from fstore_spark.asof import asof_join
+    from fstore_spark.offline.asof import asof_join
 
     labels = spark.read.format("delta").load(labels_path)
     feats = spark.read.format("delta").load(feats_path)

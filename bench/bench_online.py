@@ -271,9 +271,9 @@ def main() -> None:
     import redis
 
     from fstore_spark.config import FeatureStoreConfig, SparkConfig
-    from fstore_spark.definitions import DeltaSource, Entity, FeatureView, Field
-    from fstore_spark.experimentation import ABTest
-    from fstore_spark.offline_store import feature_table_path
+    from fstore_spark.core.definitions import DeltaSource, Entity, FeatureView, Field
+    from fstore_spark.lakehouse.tables import feature_table_path
+    from fstore_spark.ml.experimentation import ABTest
     from fstore_spark.session import get_spark
     from fstore_spark.store import FeatureStore
 
@@ -434,7 +434,7 @@ def main() -> None:
         # ------------------------------------------------------------ HTTP
         import uvicorn
 
-        from fstore_spark.serving import create_app
+        from fstore_spark.server import create_app
 
         hport = free_port()
         server = uvicorn.Server(

@@ -3,7 +3,7 @@
 Source paths are relative to the project's lakehouse root (``<lakehouse.root>/<project>``).
 """
 
-from fstore_spark.definitions import (
+from fstore_spark import (
     Aggregation,
     DeltaSource,
     Entity,

@@ -185,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "monitor":
             return _monitor(store, args)
         elif args.command == "serve":
-            from fstore_spark.serving import serve
+            from fstore_spark.server import serve
 
             serve(store, host=args.host, port=args.port, refresh_seconds=args.refresh_seconds)
     except FstoreError as exc:

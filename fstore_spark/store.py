@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from fstore_spark.config import FeatureStoreConfig, load_config
-from fstore_spark.definitions import (
+from fstore_spark.core.definitions import (
     DeltaSource,
     Entity,
     FeatureSet,
@@ -31,18 +31,20 @@ from fstore_spark.definitions import (
     ParquetSource,
 )
 from fstore_spark.errors import ConfigError, NotFoundError, PointInTimeError, ValidationError
-from fstore_spark.registry import Plan, Registry
-from fstore_spark.repo import load_definitions
+from fstore_spark.registry.registry import Plan, Registry
+from fstore_spark.registry.repo import load_definitions
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from fstore_spark.encoders import FittedEncoder
-    from fstore_spark.experimentation import ABTest, ABTestResults
-    from fstore_spark.materialization import MaterializationResult
-    from fstore_spark.online_store import OnlineResponse, OnlineStore, ReadPlan
-    from fstore_spark.online_sync import SyncResult
-    from fstore_spark.quality import (
+    from fstore_spark.ml.encoders import FittedEncoder
+    from fstore_spark.ml.experimentation import ABTest, ABTestResults
+    from fstore_spark.offline.materialization import MaterializationResult
+    from fstore_spark.offline.training import HistoricalFeatures
+    from fstore_spark.offline.versions import FeatureSetVersion, VersionDiff
+    from fstore_spark.online.client import OnlineResponse, OnlineStore, ReadPlan
+    from fstore_spark.online.sync import SyncResult
+    from fstore_spark.quality.checks import (
         DriftReport,
         Expectation,
         MonitorPlan,
@@ -51,8 +53,6 @@ if TYPE_CHECKING:
         Statistics,
         ValidationReport,
     )
-    from fstore_spark.training import HistoricalFeatures
-    from fstore_spark.versioning import FeatureSetVersion, VersionDiff
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -277,9 +277,9 @@ class FeatureStore:
         """Backfill a view's feature table for ``start <= feature_timestamp <= end``.
 
         One Delta commit; rerunning the same range gives the same rows (idempotent).
-        See :mod:`fstore_spark.aggregation` for the window semantics.
+        See :mod:`fstore_spark.offline.aggregation` for the window semantics.
         """
-        from fstore_spark.materialization import backfill
+        from fstore_spark.offline.materialization import backfill
 
         entry = self.registry.get("feature_view", view)
         fv = entry.obj
@@ -307,8 +307,8 @@ class FeatureStore:
             end: Last instant to cover; default now.
             lateness: How late an event may arrive and still be taken (default 2 days).
         """
-        from fstore_spark.definitions import parse_duration
-        from fstore_spark.materialization import DEFAULT_LATENESS, incremental
+        from fstore_spark.core.definitions import parse_duration
+        from fstore_spark.offline.materialization import DEFAULT_LATENESS, incremental
 
         entry = self.registry.get("feature_view", view)
         fv = entry.obj
@@ -336,7 +336,7 @@ class FeatureStore:
         full_feature_names: bool = False,
         log_to_mlflow: bool | None = None,
     ) -> HistoricalFeatures:
-        """Point-in-time correct features for label rows (see :mod:`fstore_spark.asof`).
+        """Point-in-time correct features for label rows (see :mod:`fstore_spark.offline.asof`).
 
         Reads each view's latest feature table (or the versions in ``as_of``). To read the
         versions a feature set version was pinned to, use :meth:`get_training_set`.
@@ -353,10 +353,10 @@ class FeatureStore:
             log_to_mlflow: Log lineage (dataset inputs, tags, ``feature_spec.yaml``) to MLflow;
                 default: when an MLflow run is active. ``True`` without an active run starts one
                 in the configured experiment and leaves it active (end it with
-                ``mlflow.end_run()``). See :mod:`fstore_spark.lineage`.
+                ``mlflow.end_run()``). See :mod:`fstore_spark.lineage.tracking`.
 
         Returns:
-            :class:`~fstore_spark.training.HistoricalFeatures` (``.to_spark()`` is lazy).
+            :class:`~fstore_spark.offline.training.HistoricalFeatures` (``.to_spark()`` is lazy).
         """
         if (features is None) == (feature_set is None):
             raise PointInTimeError("give exactly one of features=[...] or feature_set=...")
@@ -389,7 +389,7 @@ class FeatureStore:
         fingerprint_output: bool = True,
     ) -> HistoricalFeatures:
         """Build a training set from definitions as of ``registry_version`` (default: now)."""
-        from fstore_spark.training import get_historical_features, to_spark_df
+        from fstore_spark.offline.training import get_historical_features, to_spark_df
 
         reg_version = self.registry.version() if registry_version is None else registry_version
         entries = self.registry.list(as_of_version=registry_version)
@@ -427,21 +427,12 @@ class FeatureStore:
         """Label rows; a Delta table given by name/path is pinned to its current version."""
         if not isinstance(entity_df, str):
             return entity_df, None
-        from delta.tables import DeltaTable
+        from fstore_spark.lakehouse.tables import latest_version
 
         is_path = "/" in entity_df or entity_df.startswith("file:")
-        try:
-            table = (
-                DeltaTable.forPath(self.spark, entity_df)
-                if is_path
-                else DeltaTable.forName(self.spark, entity_df)
-            )
-            row = table.history(1).select("version").first()
-        except Exception:  # not a Delta table (a view, a parquet table): read it as is
+        version = latest_version(self.spark, entity_df, by_name=not is_path)
+        if version is None:  # not a Delta table (a view, a parquet table): read it as is
             return entity_df, None
-        if row is None:
-            return entity_df, None
-        version = int(row["version"])
         reader = self.spark.read.format("delta").option("versionAsOf", version)
         labels = reader.load(entity_df) if is_path else reader.table(entity_df)
         key = "path" if is_path else "table"
@@ -452,8 +443,8 @@ class FeatureStore:
     ) -> None:
         import mlflow
 
-        from fstore_spark.lineage import FeatureSpec, log_training_set, snapshot_entity_df
-        from fstore_spark.training import dataframe_fingerprint
+        from fstore_spark.lineage.tracking import FeatureSpec, log_training_set, snapshot_entity_df
+        from fstore_spark.offline.training import dataframe_fingerprint
 
         if ts.entity_source is None and ts.entity_fingerprint is not None:
             ts.entity_source = snapshot_entity_df(
@@ -466,7 +457,7 @@ class FeatureStore:
         ts.mlflow_run_id = log_training_set(self.spark, self.config.project_root, spec)
 
     def _tracking_uri(self) -> str:
-        from fstore_spark.lineage import tracking_uri
+        from fstore_spark.lineage.tracking import tracking_uri
 
         return tracking_uri(self.config.mlflow.tracking_uri, self.config.tracking_uri)
 
@@ -496,8 +487,8 @@ class FeatureStore:
         """
         from pyspark.sql import functions as F
 
-        from fstore_spark.offline_store import to_utc
-        from fstore_spark.training import to_spark_df
+        from fstore_spark.lakehouse.tables import to_utc
+        from fstore_spark.offline.training import to_spark_df
 
         labels = to_spark_df(self.spark, entity_df)
         ts = F.col(timestamp_column).cast("timestamp")
@@ -517,7 +508,7 @@ class FeatureStore:
         as_of_timestamp: datetime | str | None = None,
     ) -> DataFrame:
         """A view's feature table, now or as of a Delta version / instant (lazy)."""
-        from fstore_spark.offline_store import read_feature_table
+        from fstore_spark.lakehouse.tables import read_feature_table
 
         return read_feature_table(
             self.spark,
@@ -532,9 +523,9 @@ class FeatureStore:
     def list_versions(self, view: str) -> list[dict[str, Any]]:
         """Delta versions of a view's feature table, newest first, with run metadata.
 
-        See :func:`fstore_spark.versioning.list_versions` for the keys.
+        See :func:`fstore_spark.offline.versions.list_versions` for the keys.
         """
-        from fstore_spark.versioning import list_versions
+        from fstore_spark.offline.versions import list_versions
 
         return list_versions(self.spark, self.config.project_root, view)
 
@@ -546,7 +537,7 @@ class FeatureStore:
             d = store.diff_versions("customer_features", 3, 4)
             print(d.added, d.changed, d.removed, d.changed_by_feature)
         """
-        from fstore_spark.versioning import diff_versions
+        from fstore_spark.offline.versions import diff_versions
 
         fv = self.get_feature_view(view)
         return diff_versions(
@@ -568,19 +559,19 @@ class FeatureStore:
 
         Args:
             view: View name.
-            expectations: Rules (``fstore_spark.quality.expect_*``).
+            expectations: Rules (``fstore_spark.quality.checks.expect_*``).
             version: Delta version to check; default the latest.
             window: Only rows with ``start <= feature_timestamp < end``.
             fail: Raise :class:`~fstore_spark.errors.ValidationError` when a rule fails.
 
         Example::
 
-            from fstore_spark.quality import expect_between, expect_not_null
+            from fstore_spark.quality.checks import expect_between, expect_not_null
             report = store.validate("spend", [expect_not_null("sum_7d", mostly=0.99),
                                               expect_between("count_7d", 0, 10_000)])
             report.success, [r.expectation.name for r in report.failed]
         """
-        from fstore_spark.quality import select_rows, validate
+        from fstore_spark.quality.checks import select_rows, validate
 
         df = select_rows(self.read_view(view, as_of_version=version), window)
         report = validate(df, expectations)
@@ -593,14 +584,14 @@ class FeatureStore:
     ) -> Statistics:
         """Statistics of a view's features at a Delta version (default latest), kept per version.
 
-        See :func:`fstore_spark.quality.view_statistics`.
+        See :func:`fstore_spark.quality.checks.view_statistics`.
 
         Example::
 
             s = store.feature_statistics("spend")
             s["sum_7d"].mean, s["sum_7d"].null_fraction, s["sum_7d"].quantiles["0.5"]
         """
-        from fstore_spark.quality import view_statistics
+        from fstore_spark.quality.checks import view_statistics
 
         fv = self.get_feature_view(view)
         return view_statistics(
@@ -632,7 +623,7 @@ class FeatureStore:
         to ``baseline_window`` (``[start, end)`` on ``feature_timestamp``) when given. The
         current data is ``current`` (e.g. a scoring set with the feature columns), or the
         table at ``version`` restricted to ``window``. Tests and thresholds: see
-        :func:`fstore_spark.quality.detect_drift`.
+        :func:`fstore_spark.quality.checks.detect_drift`.
 
         Example::
 
@@ -640,7 +631,7 @@ class FeatureStore:
                                    window=("2024-06-01", "2024-07-01"), method="ks_test")
             r.drifted_columns, r["sum_7d"].p_value, r["sum_7d"].psi
         """
-        from fstore_spark.quality import detect_drift, select_rows
+        from fstore_spark.quality.checks import detect_drift, select_rows
 
         if baseline_version is None and baseline_window is None:
             raise ValidationError(
@@ -668,17 +659,17 @@ class FeatureStore:
         """Check a view against monitor rules, send alerts, record the check.
 
         Run it after each materialization (or on a schedule: ``jobs/monitor_features.py``).
-        See :func:`fstore_spark.quality.monitor_view`.
+        See :func:`fstore_spark.quality.checks.monitor_view`.
 
         Example::
 
-            from fstore_spark.quality import MonitorRule
+            from fstore_spark.quality.checks import MonitorRule
             result = store.monitor("spend", [MonitorRule("missing_values", 0.05),
                                              MonitorRule("drift_psi", 0.2)],
                                    baseline_version=3, channels=["log", slack_webhook_url])
             result.ok, [a.message for a in result.alerts]
         """
-        from fstore_spark.quality import monitor_view
+        from fstore_spark.quality.checks import monitor_view
 
         fv = self.get_feature_view(view)
         return monitor_view(
@@ -704,14 +695,14 @@ class FeatureStore:
 
         Args:
             plan: A YAML file (``conf/monitoring.yaml``), its parsed mapping, or plans from
-                :func:`fstore_spark.quality.load_monitoring`; validated before any check.
+                :func:`fstore_spark.quality.checks.load_monitoring`; validated before any check.
             views: Only these views of the plan.
 
         Raises:
             DefinitionError: the plan is invalid.
             NotFoundError: a view in ``views`` is not in the plan.
         """
-        from fstore_spark.quality import load_monitoring
+        from fstore_spark.quality.checks import load_monitoring
 
         plans = plan if isinstance(plan, list) else load_monitoring(plan)
         names = [p.view for p in plans]
@@ -755,7 +746,7 @@ class FeatureStore:
             description: Free text.
 
         Returns:
-            The :class:`~fstore_spark.versioning.FeatureSetVersion` (``.id`` is ``name@vN``).
+            The :class:`~fstore_spark.offline.versions.FeatureSetVersion` (``.id`` is ``name@vN``).
 
         Raises:
             DefinitionError: invalid references (unknown view or feature); nothing is written.
@@ -766,8 +757,8 @@ class FeatureStore:
                                           metadata={"author": "team_ml"})
             fs.id, fs.view_versions        # ('fraud_v1@v1', {'txn': 12, 'profile': 3})
         """
-        from fstore_spark.definitions import definition_hash, resolve_feature_refs
-        from fstore_spark.offline_store import feature_table_path, table_version
+        from fstore_spark.core.definitions import definition_hash, resolve_feature_refs
+        from fstore_spark.lakehouse.tables import feature_table_path, table_version
 
         fs = FeatureSet(
             name=name, features=features, metadata=dict(metadata or {}), description=description
@@ -802,7 +793,7 @@ class FeatureStore:
         Raises:
             NotFoundError: no such feature set or version.
         """
-        from fstore_spark.versioning import parse_feature_set_id
+        from fstore_spark.offline.versions import parse_feature_set_id
 
         name, ver = parse_feature_set_id(feature_set)
         ver = version if version is not None else ver
@@ -834,9 +825,9 @@ class FeatureStore:
         return index
 
     def _feature_set_version(self, name: str, version: int, reg: int) -> FeatureSetVersion:
-        from fstore_spark.definitions import resolve_feature_refs
-        from fstore_spark.offline_store import feature_table_path, table_version_at
-        from fstore_spark.versioning import FeatureSetVersion
+        from fstore_spark.core.definitions import resolve_feature_refs
+        from fstore_spark.lakehouse.tables import feature_table_path, table_version_at
+        from fstore_spark.offline.versions import FeatureSetVersion
 
         entries = self.registry.list(as_of_version=reg)  # one read: the set, its pins, views
         by_key = {(e.category, e.name): e for e in entries}
@@ -933,8 +924,8 @@ class FeatureStore:
         """
         import json
 
-        from fstore_spark.definitions import resolve_feature_refs
-        from fstore_spark.offline_store import FEATURE_TIMESTAMP, read_feature_table
+        from fstore_spark.core.definitions import resolve_feature_refs
+        from fstore_spark.lakehouse.tables import FEATURE_TIMESTAMP, read_feature_table
 
         if format not in ("parquet", "delta"):
             raise ConfigError(f"export format must be 'parquet' or 'delta', got {format!r}.")
@@ -994,7 +985,7 @@ class FeatureStore:
                 returned for the training data.
             feature_columns: Model input columns, in order; default all feature columns of
                 the training set.
-            encoders: Fitted encoders (:mod:`fstore_spark.encoders`) the model's inputs went
+            encoders: Fitted encoders (:mod:`fstore_spark.ml.encoders`) the model's inputs went
                 through, in order; stored with the model so :meth:`score_batch` applies exactly
                 the same state. Their output columns may be named in ``feature_columns``.
             **kwargs: Passed to ``<flavor>.log_model`` (``signature``, ``input_example``,
@@ -1008,7 +999,11 @@ class FeatureStore:
         import mlflow
 
         from fstore_spark.errors import LineageError
-        from fstore_spark.lineage import ENCODERS_METADATA_KEY, MODEL_METADATA_KEY, FeatureSpec
+        from fstore_spark.lineage.tracking import (
+            ENCODERS_METADATA_KEY,
+            MODEL_METADATA_KEY,
+            FeatureSpec,
+        )
 
         module = importlib.import_module(f"mlflow.{flavor}") if isinstance(flavor, str) else flavor
         if not hasattr(module, "log_model"):
@@ -1069,9 +1064,9 @@ class FeatureStore:
         import mlflow.pyfunc
         from pyspark.sql import functions as F
 
-        from fstore_spark.encoders import FittedEncoder, apply_encoders
-        from fstore_spark.lineage import model_encoders, model_spec, using_tracking_uri
-        from fstore_spark.training import to_spark_df
+        from fstore_spark.lineage.tracking import model_encoders, model_spec, using_tracking_uri
+        from fstore_spark.ml.encoders import FittedEncoder, apply_encoders
+        from fstore_spark.offline.training import to_spark_df
 
         uri = self._tracking_uri()
         with using_tracking_uri(uri):
@@ -1112,8 +1107,8 @@ class FeatureStore:
                 (vacuumed); a fingerprint differs.
         """
         from fstore_spark.errors import LineageError
-        from fstore_spark.lineage import load_run_spec
-        from fstore_spark.training import dataframe_fingerprint
+        from fstore_spark.lineage.tracking import load_run_spec
+        from fstore_spark.offline.training import dataframe_fingerprint
 
         spec = load_run_spec(self._tracking_uri(), run_id)
         if entity_df is None:
@@ -1181,7 +1176,7 @@ class FeatureStore:
         """
         from mlflow.tracking import MlflowClient
 
-        from fstore_spark.lineage import runs_using_filter
+        from fstore_spark.lineage.tracking import runs_using_filter
 
         view = ref.split(":", 1)[0]
         client = MlflowClient(tracking_uri=self._tracking_uri())
@@ -1226,7 +1221,7 @@ class FeatureStore:
         again returns it as started; a different test under a started name is refused.
 
         Args:
-            test: The :class:`~fstore_spark.experimentation.ABTest`.
+            test: The :class:`~fstore_spark.ml.experimentation.ABTest`.
             start: Start time (default now); the test ends at ``start + duration``.
 
         Returns:
@@ -1248,8 +1243,8 @@ class FeatureStore:
         from dataclasses import replace
 
         from fstore_spark.errors import ExperimentError, LineageError
-        from fstore_spark.lineage import model_spec, using_tracking_uri
-        from fstore_spark.versioning import parse_feature_set_id
+        from fstore_spark.lineage.tracking import model_spec, using_tracking_uri
+        from fstore_spark.offline.versions import parse_feature_set_id
 
         existing = self._ab_entry(test.name)
         if existing is not None:
@@ -1292,7 +1287,7 @@ class FeatureStore:
         Raises:
             NotFoundError: no test of that name was started.
         """
-        from fstore_spark.experimentation import ABTest
+        from fstore_spark.ml.experimentation import ABTest
 
         name = name if isinstance(name, str) else name.name
         entry = self._ab_entry(name)
@@ -1318,7 +1313,7 @@ class FeatureStore:
 
     def _ab_keys(self, test: ABTest) -> list[str]:
         """The units of a test: the join keys of the control's feature set."""
-        from fstore_spark.definitions import resolve_feature_refs
+        from fstore_spark.core.definitions import resolve_feature_refs
 
         fsv = self.get_feature_set_version(test.feature_sets[str(test.control)])
         entries = self.registry.list(as_of_version=fsv.registry_version)
@@ -1344,8 +1339,8 @@ class FeatureStore:
         """
         from pyspark.sql import functions as F
 
-        from fstore_spark.experimentation import check_key_types, variant_column
-        from fstore_spark.training import to_spark_df
+        from fstore_spark.ml.experimentation import check_key_types, variant_column
+        from fstore_spark.offline.training import to_spark_df
 
         test, unit_keys = self._ab_serving(test)
         df = to_spark_df(self.spark, entity_df)
@@ -1372,7 +1367,7 @@ class FeatureStore:
             model_for[r["variant"]].predict(r["features"])
         """
         from fstore_spark.errors import EntityRowError
-        from fstore_spark.versioning import parse_feature_set_id
+        from fstore_spark.offline.versions import parse_feature_set_id
 
         test, keys = self._ab_serving(test)
         missing = [k for k in keys if k not in entity_row]
@@ -1415,12 +1410,12 @@ class FeatureStore:
         Raises:
             ExperimentError: missing columns, or rows scored under the wrong variant.
         """
-        from delta.tables import DeltaTable
         from pyspark.sql import functions as F
 
         from fstore_spark.errors import ExperimentError
-        from fstore_spark.experimentation import check_key_types, variant_column
-        from fstore_spark.training import to_spark_df
+        from fstore_spark.lakehouse.writes import insert_new_rows
+        from fstore_spark.ml.experimentation import check_key_types, variant_column
+        from fstore_spark.offline.training import to_spark_df
 
         test, unit_keys = self._ab_serving(test)
         df = to_spark_df(self.spark, predictions)
@@ -1455,12 +1450,7 @@ class FeatureStore:
             .dropDuplicates([*keys, "event_timestamp"])
         )
         path = self._ab_log_path(test.name)
-        if not DeltaTable.isDeltaTable(self.spark, path):
-            rows.limit(0).write.format("delta").mode("append").save(path)
-        on = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in [*keys, "event_timestamp"])
-        DeltaTable.forPath(self.spark, path).alias("t").merge(
-            rows.alias("s"), on
-        ).whenNotMatchedInsertAll().execute()
+        insert_new_rows(self.spark, path, rows, [*keys, "event_timestamp"])
         return path
 
     def score_ab_test(
@@ -1500,7 +1490,7 @@ class FeatureStore:
         from pyspark.sql import functions as F
 
         from fstore_spark.errors import ExperimentError
-        from fstore_spark.training import to_spark_df
+        from fstore_spark.offline.training import to_spark_df
 
         test, keys = self._ab_serving(test)
         if not test.models:
@@ -1560,7 +1550,7 @@ class FeatureStore:
         The test's prediction log, limited to ``[started_at, ends_at)`` by logging time, is
         joined to the labels on ``join_on`` (default: the join keys and ``event_timestamp``
         when the labels have it, else the join keys alone, each unit's latest prediction).
-        See :func:`~fstore_spark.experimentation.evaluate_variants` for the metrics and
+        See :func:`~fstore_spark.ml.experimentation.evaluate_variants` for the metrics and
         tests; the sample-ratio check uses every logged prediction, labelled or not.
 
         Args:
@@ -1574,18 +1564,19 @@ class FeatureStore:
         Raises:
             ExperimentError: nothing was logged for the test, or bad labels.
         """
-        from delta.tables import DeltaTable
         from pyspark.sql import Window
         from pyspark.sql import functions as F
 
         from fstore_spark.errors import ExperimentError
-        from fstore_spark.experimentation import evaluate_variants
-        from fstore_spark.lineage import using_tracking_uri
-        from fstore_spark.training import to_spark_df
+        from fstore_spark.lineage.tracking import using_tracking_uri
+        from fstore_spark.ml.experimentation import evaluate_variants
+        from fstore_spark.offline.training import to_spark_df
 
         test, keys = self._ab_serving(test)
         path = self._ab_log_path(test.name)
-        if not DeltaTable.isDeltaTable(self.spark, path):
+        from fstore_spark.lakehouse.tables import is_delta_table
+
+        if not is_delta_table(self.spark, path):
             raise ExperimentError(
                 f"A/B test {test.name!r} has no logged predictions. Fix: score_ab_test or "
                 "log_ab_predictions first."
@@ -1629,7 +1620,7 @@ class FeatureStore:
         return res
 
     # ------------------------------------------------------------------ online store (issue 7)
-    # Thin wrappers over fstore_spark.online_store / online_sync; definitions needed by reads are
+    # Thin wrappers over fstore_spark.online.client / online_sync; definitions needed by reads are
     # cached in a _ServingCatalog (one registry read), dropped on apply/configure and by
     # refresh_online_cache(), so a read costs one Redis round trip and no Delta access.
 
@@ -1637,7 +1628,7 @@ class FeatureStore:
     def online_store(self) -> OnlineStore:
         """The Redis online store of this project (connects lazily)."""
         if self._online is None:
-            from fstore_spark.online_store import OnlineStore
+            from fstore_spark.online.client import OnlineStore
 
             self._online = OnlineStore(self.config.online_store, self.project)
         return self._online
@@ -1675,7 +1666,7 @@ class FeatureStore:
             NotFoundError: no such feature set.
             DefinitionError: a duration is invalid.
         """
-        from fstore_spark.definitions import format_duration, parse_duration
+        from fstore_spark.core.definitions import format_duration, parse_duration
 
         name = _feature_set_name(feature_set)
         self.get_feature_set(name)  # raises NotFoundError listing the known sets
@@ -1726,14 +1717,14 @@ class FeatureStore:
     ) -> SyncResult | list[SyncResult]:
         """Sync a view's latest values to Redis (all online views when ``view`` is None).
 
-        See :mod:`fstore_spark.online_sync`: incremental via the change data feed by default,
+        See :mod:`fstore_spark.online.sync`: incremental via the change data feed by default,
         full reload into a new namespace on the first run or with ``mode="full"``.
 
         Returns:
-            The run's :class:`~fstore_spark.online_sync.SyncResult` (a list for all views).
+            The run's :class:`~fstore_spark.online.sync.SyncResult` (a list for all views).
         """
-        from fstore_spark.offline_store import to_utc
-        from fstore_spark.online_sync import sync_view
+        from fstore_spark.lakehouse.tables import to_utc
+        from fstore_spark.online.sync import sync_view
 
         cat = self._serving_catalog()
         names = [view] if view is not None else [v for v in cat.views if cat.views[v].online]
@@ -1760,7 +1751,7 @@ class FeatureStore:
 
         Run it from cron or a scheduler (``fstore sync --due``); views never synced are due.
         """
-        from fstore_spark.online_sync import sync_view
+        from fstore_spark.online.sync import sync_view
 
         cat = self._serving_catalog()
         now_dt = now or datetime.now(UTC)
@@ -1805,7 +1796,7 @@ class FeatureStore:
             full_feature_names: Name columns ``view__feature``.
 
         Returns:
-            :class:`~fstore_spark.online_store.OnlineResponse` (``.to_dict()``,
+            :class:`~fstore_spark.online.client.OnlineResponse` (``.to_dict()``,
             ``.to_pandas()``). Values older than the view's ttl (or the set's ``cache_ttl``)
             are null with status ``OUTSIDE_MAX_AGE``; unknown entities ``NOT_FOUND``.
 
@@ -1890,7 +1881,7 @@ class _ServingCatalog:
 
     def expire_after(self, view: str) -> timedelta | None:
         """Redis expiry of a view: max cache_ttl of the sets serving it, at most its ttl."""
-        from fstore_spark.definitions import parse_duration
+        from fstore_spark.core.definitions import parse_duration
 
         ttl = self.views[view].ttl
         ttls = [
@@ -1905,7 +1896,7 @@ class _ServingCatalog:
 
     def sync_frequency(self) -> dict[str, timedelta]:
         """View -> shortest update_frequency of the configured sets that include it."""
-        from fstore_spark.definitions import parse_duration
+        from fstore_spark.core.definitions import parse_duration
 
         out: dict[str, timedelta] = {}
         for name, cfg in sorted(self.serving.items()):
@@ -1922,7 +1913,7 @@ class _ServingCatalog:
         feature_set: str | None,
         full_feature_names: bool,
     ) -> ReadPlan:
-        from fstore_spark.definitions import FeatureRef, parse_duration, resolve_feature_refs
+        from fstore_spark.core.definitions import FeatureRef, parse_duration, resolve_feature_refs
         from fstore_spark.errors import OnlineStoreError
 
         key = (tuple(features or ()), feature_set, full_feature_names)
@@ -1983,7 +1974,7 @@ def _feature_set_name(feature_set: str | FeatureSet | FeatureSetVersion) -> str:
     """The name in a feature set name, ``name@vN`` id, or feature set (version) object."""
     if not isinstance(feature_set, str):
         return feature_set.name
-    from fstore_spark.versioning import parse_feature_set_id
+    from fstore_spark.offline.versions import parse_feature_set_id
 
     return parse_feature_set_id(feature_set)[0]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fstore_spark.offline_store import read_feature_table
+from fstore_spark.lakehouse.tables import read_feature_table
 from fstore_spark.store import FeatureStore
 
 ROOT = Path(__file__).resolve().parents[2]

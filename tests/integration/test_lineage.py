@@ -23,7 +23,7 @@ from fstore_spark import (
     Field,
 )
 from fstore_spark.errors import LineageError, NotFoundError
-from fstore_spark.training import dataframe_fingerprint
+from fstore_spark.offline.training import dataframe_fingerprint
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -225,7 +225,7 @@ def test_score_batch_applies_the_encoders_logged_with_the_model(
     import mlflow
     from sklearn.linear_model import Ridge
 
-    from fstore_spark.encoders import Encoder
+    from fstore_spark.ml.encoders import Encoder
 
     labels = _labels(seed=3)
     with mlflow.start_run():

@@ -18,7 +18,7 @@ from conftest import free_port
 from fastapi.testclient import TestClient
 
 from fstore_spark.cli import main as cli_main
-from fstore_spark.serving import create_app
+from fstore_spark.server import create_app
 from fstore_spark.store import FeatureStore
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from fstore_spark.config import FeatureStoreConfig
-from fstore_spark.definitions import Aggregation, DeltaSource, Entity, FeatureView
-from fstore_spark.offline_store import read_feature_table, table_history
+from fstore_spark.core.definitions import Aggregation, DeltaSource, Entity, FeatureView
+from fstore_spark.lakehouse.tables import read_feature_table, table_history
 from fstore_spark.store import FeatureStore
 
 DAY = timedelta(days=1)
@@ -337,7 +337,7 @@ def test_backfill_is_idempotent(spark, lakehouse: Path) -> None:
     # an append proved safe at a version is a Delta idempotent transaction: a second append
     # proved at the same version (a concurrent run) is refused, never written twice
     from fstore_spark.errors import MaterializationError
-    from fstore_spark.materialization import _Context, _write_features
+    from fstore_spark.offline.materialization import _Context, _write_features
 
     ctx = _Context(spark, store.config.project_root, store.get_feature_view("f"), KEYS, 1)
     later = datetime(2030, 1, 1, tzinfo=UTC)

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fstore_spark.asof import asof_join
 from fstore_spark.config import FeatureStoreConfig
-from fstore_spark.definitions import DeltaSource, Entity, FeatureSet, FeatureView, Field
+from fstore_spark.core.definitions import DeltaSource, Entity, FeatureSet, FeatureView, Field
 from fstore_spark.errors import PointInTimeError
+from fstore_spark.offline.asof import asof_join
+from fstore_spark.offline.training import export_training_set, temporal_split
 from fstore_spark.store import FeatureStore
-from fstore_spark.training import export_training_set, temporal_split
 
 T0 = datetime(2024, 1, 1)
 TTL = timedelta(hours=10)

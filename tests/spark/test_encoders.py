@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from fstore_spark.encoders import Encoder, FittedEncoder, apply_encoders
 from fstore_spark.errors import DefinitionError
+from fstore_spark.ml.encoders import Encoder, FittedEncoder, apply_encoders
 
 SCHEMA = "id long, cat string, code int, flag boolean, x double, y double"
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from fstore_spark.errors import ExperimentError
-from fstore_spark.experimentation import ABTest, evaluate_variants, variant_column
+from fstore_spark.ml.experimentation import ABTest, evaluate_variants, variant_column
 
 TEST = ABTest(
     name="exp1",

@@ -17,7 +17,7 @@ import redis
 from pyspark.sql import functions as F
 
 from fstore_spark.config import FeatureStoreConfig
-from fstore_spark.definitions import (
+from fstore_spark.core.definitions import (
     Aggregation,
     DeltaSource,
     Entity,
@@ -26,9 +26,9 @@ from fstore_spark.definitions import (
     Field,
 )
 from fstore_spark.errors import EntityRowError, NotFoundError
-from fstore_spark.offline_store import read_feature_table
-from fstore_spark.online_store import WRITE_SCRIPT, Status
-from fstore_spark.online_sync import _log_tail, _recent_history, sync_view
+from fstore_spark.lakehouse.tables import read_feature_table
+from fstore_spark.online.client import WRITE_SCRIPT, Status
+from fstore_spark.online.sync import _log_tail, _recent_history, sync_view
 from fstore_spark.store import FeatureStore
 
 DAY = timedelta(days=1)

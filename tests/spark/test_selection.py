@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import mutual_info_score
 
 from fstore_spark.errors import DefinitionError
-from fstore_spark.selection import correlation_matrix, mutual_information, select_features
+from fstore_spark.ml.selection import correlation_matrix, mutual_information, select_features
 
 
 def _data(seed: int = 0, n: int = 1_500) -> pd.DataFrame:

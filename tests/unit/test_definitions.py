@@ -1,4 +1,4 @@
-"""Unit tests for fstore_spark.definitions (pure Python, no Spark)."""
+"""Unit tests for fstore_spark.core.definitions (pure Python, no Spark)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fstore_spark import definitions
-from fstore_spark._filters import KEYWORDS
-from fstore_spark.definitions import (
+from fstore_spark.core import definitions
+from fstore_spark.core.definitions import (
     AGG_FUNCTIONS,
     DTYPES,
     NUMERIC_DTYPES,
@@ -40,6 +39,7 @@ from fstore_spark.definitions import (
     resolve_feature_refs,
     validate_objects,
 )
+from fstore_spark.core.filters import KEYWORDS
 from fstore_spark.errors import DefinitionError
 
 # ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from fstore_spark.errors import ExperimentError
-from fstore_spark.experimentation import ABTest, _compare, _srm, _winner
+from fstore_spark.ml.experimentation import ABTest, _compare, _srm, _winner
 
 FS = {"control": "fraud_v1", "treatment": "fraud_v2"}
 

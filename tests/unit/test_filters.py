@@ -1,4 +1,4 @@
-"""Unit tests for fstore_spark._filters: the safe filter-expression parser (no Spark)."""
+"""Unit tests for fstore_spark.core.filters: the safe filter-expression parser (no Spark)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fstore_spark import _filters
-from fstore_spark._filters import (
+from fstore_spark.core import filters as _filters
+from fstore_spark.core.filters import (
     KEYWORDS,
     And,
     Cmp,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fstore_spark import FeatureSpec, LineageError
-from fstore_spark.lineage import runs_using_filter
-from fstore_spark.versioning import parse_feature_set_id
+from fstore_spark.lineage.tracking import runs_using_filter
+from fstore_spark.offline.versions import parse_feature_set_id
 
 
 def _spec() -> FeatureSpec:

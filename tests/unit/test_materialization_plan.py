@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fstore_spark.materialization import _all_rows_before
+from fstore_spark.offline.materialization import _all_rows_before
 
 START = datetime(2024, 7, 1, tzinfo=UTC)
 

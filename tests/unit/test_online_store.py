@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fstore_spark.config import OnlineStoreConfig
-from fstore_spark.definitions import DeltaSource, FeatureRef, FeatureView, Field
+from fstore_spark.core.definitions import DeltaSource, FeatureRef, FeatureView, Field
 from fstore_spark.errors import EntityRowError, OnlineStoreError
-from fstore_spark.online_store import (
+from fstore_spark.online.client import (
     EXP_COL,
     FUTURE_COL,
     KEY_COL,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fstore_spark.errors import DefinitionError, ValidationError
-from fstore_spark.quality import (
+from fstore_spark.quality.checks import (
     Alert,
     ColumnDrift,
     ColumnStatistics,

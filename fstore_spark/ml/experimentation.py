@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fstore_spark.definitions import format_duration, parse_duration
+from fstore_spark.core.definitions import format_duration, parse_duration
 from fstore_spark.errors import ExperimentError
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ Rules shared by all definitions:
 Example:
     The seed definitions of the demo project:
 
-    >>> from fstore_spark.definitions import (
+    >>> from fstore_spark.core.definitions import (
     ...     Aggregation, DeltaSource, Entity, FeatureView, Field, validate_objects)
     >>> customer = Entity(name="customer", join_keys={"customer_id": "string"})
     >>> transactions = DeltaSource(
@@ -73,7 +73,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
-from fstore_spark._filters import (
+from fstore_spark.core.filters import (
     SAFE_IDENTIFIER_PATTERN,
     FilterExpr,
     columns,
@@ -1101,7 +1101,7 @@ class Aggregation:
     * ``min``, ``max``: numeric, timestamp, date or string columns.
     * ``count``: non-null values of ``column``, or all events for ``column="*"``.
     * ``count_distinct``, ``approx_count_distinct``: distinct non-null values; both are computed
-      exactly by the engine (see :mod:`fstore_spark.aggregation`), "approx" is accepted for
+      exactly by the engine (see :mod:`fstore_spark.offline.aggregation`), "approx" is accepted for
       compatibility with other feature stores.
     * ``last``: value of the latest event (by event time, then created time) in the window.
     * ``recency``: days (fractional) from the latest event with a non-null ``column`` — or any
@@ -1109,7 +1109,7 @@ class Aggregation:
 
     The window ``(t - window, t]`` ends at each emission time ``t``; ``window=None`` aggregates
     the entity's whole history up to ``t`` ("lifetime"). ``filter`` restricts the rows
-    aggregated; it is parsed with :func:`fstore_spark._filters.parse_filter` and stored in
+    aggregated; it is parsed with :func:`fstore_spark.core.filters.parse_filter` and stored in
     canonical form.
 
     Attributes:

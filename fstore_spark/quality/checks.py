@@ -22,7 +22,7 @@ failing values per expectation, and at most ``sample_size`` values per column fo
 
 Example::
 
-    from fstore_spark.quality import expect_between, expect_not_null, validate
+    from fstore_spark.quality.checks import expect_between, expect_not_null, validate
 
     report = validate(df, [expect_not_null("amount", mostly=0.99),
                            expect_between("amount", 0, 10_000)])
@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fstore_spark.errors import DefinitionError, NotFoundError, ValidationError
-from fstore_spark.offline_store import (
+from fstore_spark.lakehouse.tables import (
     FEATURE_TIMESTAMP,
     feature_table_path,
     read_feature_table,
@@ -1213,7 +1213,7 @@ def send_alerts(
     """Deliver alerts to every channel; return the delivery errors (never raises for them).
 
     Channels: a callable taking an :class:`Alert`; ``"log"`` (a WARNING, or ERROR for
-    critical alerts, on the ``fstore_spark.quality`` logger); an ``http(s)://`` URL that
+    critical alerts, on the ``fstore_spark.quality.checks`` logger); an ``http(s)://`` URL that
     receives each alert as a JSON POST with a ``text`` field (the message), which a Slack
     incoming webhook displays.
 
@@ -1293,12 +1293,13 @@ def view_statistics(
     Raises:
         NotFoundError: the view has no feature table, or not that version.
     """
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
+
+    from fstore_spark.lakehouse.tables import is_delta_table
 
     v = _resolve_version(spark, project_root, view, version)
     path = statistics_table_path(project_root, view)
-    exists = DeltaTable.isDeltaTable(spark, path)
+    exists = is_delta_table(spark, path)
     if exists and not recompute:
         row = (
             spark.read.format("delta")

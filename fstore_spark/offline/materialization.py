@@ -18,7 +18,7 @@
 
 Each run's commit carries ``userMetadata``: ``run_id``, ``mode``, ``view``, ``view_version``,
 ``definition_hash``, ``source_version``, ``start``, ``end``, ``rows``; so Delta history is the
-feature version history (see :func:`fstore_spark.offline_store.table_history`).
+feature version history (see :func:`fstore_spark.lakehouse.tables.table_history`).
 
 Non-aggregated views (projections of a source that already holds feature values) are
 materialized the same way: the source rows with ``start <= ts <= end`` become feature rows
@@ -36,7 +36,24 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fstore_spark.aggregation import (
+from fstore_spark.core.definitions import DeltaSource, FeatureView, definition_hash
+from fstore_spark.errors import MaterializationError
+from fstore_spark.lakehouse.tables import (
+    CREATED_TIMESTAMP,
+    FEATURE_TIMESTAMP,
+    feature_table_path,
+    is_delta_table,
+    last_run_metadata,
+    read_source,
+    recent_commits,
+    source_location,
+    source_version,
+    table_history,
+    table_properties,
+    tile_table_path,
+    to_utc,
+)
+from fstore_spark.offline.aggregation import (
     TILE,
     TILE_LAYOUT,
     T,
@@ -45,20 +62,6 @@ from fstore_spark.aggregation import (
     features_from_tiles,
     plan_view,
     spark_type,
-)
-from fstore_spark.definitions import DeltaSource, FeatureView, definition_hash
-from fstore_spark.errors import MaterializationError
-from fstore_spark.offline_store import (
-    CREATED_TIMESTAMP,
-    FEATURE_TIMESTAMP,
-    feature_table_path,
-    last_run_metadata,
-    read_source,
-    source_location,
-    source_version,
-    table_history,
-    tile_table_path,
-    to_utc,
 )
 
 if TYPE_CHECKING:
@@ -270,7 +273,6 @@ def _write_features(
     that proved it at the same version cannot both append: the second fails with a
     concurrent-transaction error instead of duplicating rows, as a ``replaceWhere`` would.
     """
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     cond = (
@@ -284,7 +286,7 @@ def _write_features(
             writer.mode("append").option("txnAppId", f"fstore:{ctx.view.name}").option(
                 "txnVersion", append_at
             ).save(ctx.table)
-        elif DeltaTable.isDeltaTable(ctx.spark, ctx.table):
+        elif is_delta_table(ctx.spark, ctx.table):
             writer.mode("overwrite").option("replaceWhere", cond).save(ctx.table)
         else:
             (
@@ -299,7 +301,7 @@ def _write_features(
             )
     # this run's commit: the newest one carrying its metadata (another writer may have
     # committed right after it)
-    recent = DeltaTable.forPath(ctx.spark, ctx.table).history(10).collect()  # bounded
+    recent = recent_commits(ctx.spark, ctx.table, 10)  # bounded
     mine = [h for h in recent if h["userMetadata"] == metadata]
     if not mine:
         # Delta skipped the idempotent append: this (view, version) was already appended
@@ -346,8 +348,6 @@ def _without_dictionary(spark: SparkSession, columns: list[str]) -> Iterator[Non
 
 def _write_tiles(ctx: _Context, tiles: DataFrame, lo_us: int | None, hi_us: int) -> None:
     """Replace tiles in (lo, hi] (all tiles <= hi when lo is None)."""
-    from delta.tables import DeltaTable
-
     cond = f"{TILE} <= {int(hi_us)}" + ("" if lo_us is None else f" AND {TILE} > {int(lo_us)}")
     meta = json.dumps(
         {"fstore_tiles": True, "definition_hash": ctx.def_hash, "layout": TILE_LAYOUT}
@@ -362,7 +362,7 @@ def _write_tiles(ctx: _Context, tiles: DataFrame, lo_us: int | None, hi_us: int)
         .option("maxRecordsPerFile", _TILE_FILE_ROWS)
         .mode("overwrite")
     )
-    exists = DeltaTable.isDeltaTable(ctx.spark, ctx.tiles)
+    exists = is_delta_table(ctx.spark, ctx.tiles)
     with _without_dictionary(ctx.spark, _float_columns(tiles)):
         if exists and _tiles_hash(ctx) == f"{ctx.def_hash}/{TILE_LAYOUT}":
             writer.option("replaceWhere", cond).save(ctx.tiles)
@@ -611,16 +611,9 @@ def incremental(
 def _cdf_enabled(ctx: _Context) -> bool:
     if not isinstance(ctx.source, DeltaSource):
         return False
-    from delta.tables import DeltaTable
-
     loc = source_location(ctx.source, ctx.root)
-    table = (
-        DeltaTable.forName(ctx.spark, loc)
-        if ctx.source.table is not None
-        else DeltaTable.forPath(ctx.spark, loc)
-    )
-    props = table.detail().select("properties").first()
-    return bool(props and props["properties"].get("delta.enableChangeDataFeed") == "true")
+    props = table_properties(ctx.spark, loc, by_name=ctx.source.table is not None)
+    return props.get("delta.enableChangeDataFeed") == "true"
 
 
 def _new_events(

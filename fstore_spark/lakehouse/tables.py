@@ -18,7 +18,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from fstore_spark.definitions import DeltaSource, FeatureView, ParquetSource
+from fstore_spark.core.definitions import DeltaSource, FeatureView, ParquetSource
 from fstore_spark.errors import MaterializationError, NotFoundError
 
 if TYPE_CHECKING:
@@ -33,6 +33,10 @@ __all__ = [
     "read_source",
     "source_version",
     "read_feature_table",
+    "is_delta_table",
+    "latest_version",
+    "table_properties",
+    "recent_commits",
     "table_history",
     "table_version",
     "table_version_at",
@@ -118,16 +122,66 @@ def source_version(
     """Current Delta version of a Delta source (``None`` for parquet)."""
     if isinstance(source, ParquetSource):
         return None
+    loc = source_location(source, project_root)
+    return latest_version(spark, loc, by_name=source.table is not None)
+
+
+def _delta_table(spark: SparkSession, location: str, by_name: bool) -> Any:
     from delta.tables import DeltaTable
 
-    loc = source_location(source, project_root)
-    table = (
-        DeltaTable.forName(spark, loc)
-        if source.table is not None
-        else DeltaTable.forPath(spark, loc)
-    )
-    row = table.history(1).select("version").first()
+    return DeltaTable.forName(spark, location) if by_name else DeltaTable.forPath(spark, location)
+
+
+def is_delta_table(spark: SparkSession, location: str, *, by_name: bool = False) -> bool:
+    """Whether a Delta table exists at ``location`` (a path, or a catalog name)."""
+    from delta.tables import DeltaTable
+
+    if not by_name:
+        return bool(DeltaTable.isDeltaTable(spark, location))
+    try:
+        _delta_table(spark, location, True)
+    except Exception:  # not in the catalog, or not a Delta table
+        return False
+    return True
+
+
+def latest_version(spark: SparkSession, location: str, *, by_name: bool = False) -> int | None:
+    """Current Delta version of a table (``None`` when there is no Delta table there)."""
+    if not is_delta_table(spark, location, by_name=by_name):
+        return None
+    row = _delta_table(spark, location, by_name).history(1).select("version").first()
     return None if row is None else int(row["version"])
+
+
+def table_properties(
+    spark: SparkSession, location: str, *, by_name: bool = False
+) -> dict[str, str]:
+    """The table properties of a Delta table (``delta.enableChangeDataFeed``...)."""
+    row = _delta_table(spark, location, by_name).detail().select("properties").first()
+    return dict(row["properties"] or {}) if row is not None else {}
+
+
+def recent_commits(spark: SparkSession, path: str, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` commits of a table, newest first, as Delta's history rows.
+
+    Each has ``version``, ``operation``, ``userMetadata`` (raw) and ``operationMetrics``.
+    """
+    rows = (
+        _delta_table(spark, path, False)
+        .history(limit)
+        .select("version", "operation", "userMetadata", "operationMetrics")
+        .collect()  # bounded: limit rows
+    )
+    out = [
+        {
+            "version": int(r["version"]),
+            "operation": r["operation"],
+            "userMetadata": r["userMetadata"],
+            "operationMetrics": dict(r["operationMetrics"] or {}),
+        }
+        for r in rows
+    ]
+    return sorted(out, key=lambda c: -c["version"])
 
 
 def read_feature_table(
@@ -143,11 +197,9 @@ def read_feature_table(
     Raises:
         NotFoundError: the view was never materialized, or the version does not exist.
     """
-    from delta.tables import DeltaTable
-
     path = feature_table_path(project_root, view)
     name = view if isinstance(view, str) else view.name
-    if not DeltaTable.isDeltaTable(spark, path):
+    if not is_delta_table(spark, path):
         raise NotFoundError(
             f"feature view {name!r} has no feature table at {path}. Fix: materialize it first "
             "(store.materialize / `fstore materialize`)."
@@ -171,12 +223,10 @@ def read_feature_table(
 
 def table_history(spark: SparkSession, path: str) -> list[dict[str, Any]]:
     """Delta history of a table, newest first, with ``userMetadata`` decoded when JSON."""
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, path):
+    if not is_delta_table(spark, path):
         return []
     rows = (
-        DeltaTable.forPath(spark, path)
+        _delta_table(spark, path, False)
         .history()
         .select("version", "timestamp", "operation", "userMetadata", "operationMetrics")
         .collect()
@@ -202,12 +252,7 @@ def table_history(spark: SparkSession, path: str) -> list[dict[str, Any]]:
 
 def table_version(spark: SparkSession, path: str) -> int | None:
     """Current Delta version of the table at ``path`` (``None`` if there is no table)."""
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
-    return None if row is None else int(row["version"])
+    return latest_version(spark, path)
 
 
 def table_version_at(spark: SparkSession, path: str, at: datetime | str) -> int | None:

@@ -18,7 +18,7 @@ driver.
 
 Example::
 
-    from fstore_spark.selection import correlation_matrix, select_features
+    from fstore_spark.ml.selection import correlation_matrix, select_features
 
     corr = correlation_matrix(training_df, ["amount_7d", "amount_30d", "count_30d"])
     best = select_features(training_df, "converted", method="mutual_info", top_k=10,

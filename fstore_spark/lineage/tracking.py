@@ -43,7 +43,7 @@ from fstore_spark.errors import LineageError
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from fstore_spark.training import HistoricalFeatures
+    from fstore_spark.offline.training import HistoricalFeatures
 
 __all__ = [
     "FeatureSpec",
@@ -267,7 +267,7 @@ def _feature_table_dataset(spark: SparkSession, view: Mapping[str, Any], project
     """An MLflow dataset for one view's feature table at its Delta version (no Spark job)."""
     from mlflow.data.spark_dataset import SparkDataset
 
-    from fstore_spark.offline_store import read_feature_table
+    from fstore_spark.lakehouse.tables import read_feature_table
 
     version = view.get("delta_version")
     df = read_feature_table(spark, project_root, view["name"], as_of_version=version)
@@ -319,14 +319,14 @@ def snapshot_entity_df(
     Returns:
         The entity source: ``{"format": "delta", "path", "version"}``.
     """
-    from delta.tables import DeltaTable
+    from fstore_spark.lakehouse.tables import is_delta_table, latest_version
 
     path = f"{project_root}/_entity_snapshots/{fingerprint}"
-    if not DeltaTable.isDeltaTable(spark, path):
+    if not is_delta_table(spark, path):
         # same fingerprint = same content: a concurrent writer writes the same rows
         labels.write.format("delta").mode("overwrite").save(path)
-    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
-    return {"format": "delta", "path": path, "version": 0 if row is None else int(row["version"])}
+    version = latest_version(spark, path)
+    return {"format": "delta", "path": path, "version": 0 if version is None else version}
 
 
 def _csv(items: list[str]) -> str:
@@ -459,7 +459,7 @@ def model_encoders(model_uri: str) -> list[dict[str, Any]]:
 
 def runs_using_filter(ref: str) -> str:
     """MLflow search filter for runs that used a view (``"view"``) or a feature (``"view:f"``)."""
-    from fstore_spark._filters import is_safe_identifier
+    from fstore_spark.core.filters import is_safe_identifier
 
     view, _, feature = ref.partition(":")
     for part in (view, feature) if feature else (view,):

@@ -2,7 +2,7 @@
 
 :func:`get_historical_features` resolves feature references against the registry, reads each
 view's Delta feature table (optionally as of a Delta version or timestamp, so an old training
-set can be rebuilt exactly), and attaches features with :func:`fstore_spark.asof.asof_join`,
+set can be rebuilt exactly), and attaches features with :func:`fstore_spark.offline.asof.asof_join`,
 one view at a time, each with its own join keys and ttl.
 
 Example::
@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from fstore_spark.asof import FOUND_TS, asof_join
-from fstore_spark.definitions import FeatureRef, FeatureView, resolve_feature_refs
+from fstore_spark.core.definitions import FeatureRef, FeatureView, resolve_feature_refs
 from fstore_spark.errors import PointInTimeError
-from fstore_spark.offline_store import (
+from fstore_spark.lakehouse.tables import (
     CREATED_TIMESTAMP,
     FEATURE_TIMESTAMP,
     feature_table_path,
@@ -35,6 +34,7 @@ from fstore_spark.offline_store import (
     table_version,
     table_version_at,
 )
+from fstore_spark.offline.asof import FOUND_TS, asof_join
 
 if TYPE_CHECKING:
     import pandas as pd

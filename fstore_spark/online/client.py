@@ -1,7 +1,7 @@
 r"""The Redis online store: connection, key layout, typed encoding, atomic writes, fast reads.
 
-This module is everything that touches Redis; :mod:`fstore_spark.online_sync` drives it from
-Spark and :mod:`fstore_spark.serving` puts it behind HTTP. The layout is documented for
+This module is everything that touches Redis; :mod:`fstore_spark.online.sync` drives it from
+Spark and :mod:`fstore_spark.server` puts it behind HTTP. The layout is documented for
 operators in ``docs/online_store.md``; in short:
 
 Keys (``P`` = ``online_store.key_prefix``, ``proj`` = project, ``view`` = feature view)::
@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fstore_spark.definitions import FeatureRef, FeatureView
+from fstore_spark.core.definitions import FeatureRef, FeatureView
 from fstore_spark.errors import EntityRowError, NotFoundError, OnlineStoreError
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 Delta time travel *is* feature versioning: every materialization run is one commit of the view's
 feature table, and the commit's ``userMetadata`` says which run, definition and source version
-produced it (see :mod:`fstore_spark.materialization`). This module reads that history
+produced it (see :mod:`fstore_spark.offline.materialization`). This module reads that history
 (:func:`list_versions`), compares two versions row by row (:func:`diff_versions`), and pins
 feature sets to the Delta versions that were current when a feature set version was created
 (:class:`FeatureSetVersion`), so a training set built from ``fraud_v1@v3`` reads exactly what
@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fstore_spark.errors import NotFoundError
-from fstore_spark.offline_store import (
+from fstore_spark.lakehouse.tables import (
     CREATED_TIMESTAMP,
     FEATURE_TIMESTAMP,
     feature_table_path,

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from fstore_spark.definitions import (
+from fstore_spark.core.definitions import (
     DeltaSource,
     Entity,
     FeatureSet,
@@ -54,6 +54,13 @@ from fstore_spark.definitions import (
     validate_objects,
 )
 from fstore_spark.errors import DefinitionError, NotFoundError, RegistryError
+from fstore_spark.lakehouse.tables import is_delta_table, latest_version
+from fstore_spark.lakehouse.writes import (
+    MergeSpec,
+    commit_conflicts,
+    create_table_if_absent,
+    merge,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -245,13 +252,6 @@ def _user() -> str:
         return "unknown"
 
 
-def _conflict_types() -> tuple[type[BaseException], ...]:
-    """Delta's commit-conflict exception classes (retried by type, never by message)."""
-    import delta.exceptions as dx
-
-    return tuple(getattr(dx, name) for name in dx.__all__)
-
-
 class _Stale(Exception):
     """The registry moved between plan and MERGE; re-plan."""
 
@@ -292,18 +292,11 @@ class Registry:
 
     def exists(self) -> bool:
         """Whether the registry table has been created."""
-        from delta.tables import DeltaTable
-
-        return bool(DeltaTable.isDeltaTable(self._spark, self.path))
+        return is_delta_table(self._spark, self.path)
 
     def version(self) -> int | None:
         """Current Delta version of the registry table (``None`` before the first apply)."""
-        if not self.exists():
-            return None
-        from delta.tables import DeltaTable
-
-        row = DeltaTable.forPath(self._spark, self.path).history(1).select("version").first()
-        return None if row is None else int(row["version"])
+        return latest_version(self._spark, self.path)
 
     def _read(
         self, as_of_version: int | None = None, as_of_timestamp: datetime | str | None = None
@@ -574,7 +567,7 @@ class Registry:
         objs = list(objects)
         sets = dict(settings or {})
         self._ensure_table()
-        conflicts = _conflict_types()
+        conflicts = commit_conflicts()
         last_error: BaseException | None = None
         for attempt in range(self._max_retries + 1):
             current = {(e.category, e.name): e for e in self.list()}
@@ -594,27 +587,11 @@ class Registry:
         )
 
     def _ensure_table(self) -> None:
-        if self.exists():
-            return
-        from delta.tables import DeltaTable
-
-        try:
-            (
-                DeltaTable.createIfNotExists(self._spark)
-                .location(self.path)
-                .addColumns(self._spark.createDataFrame([], _SCHEMA).schema)
-                .property("delta.enableChangeDataFeed", "true")
-                .property("delta.appendOnly", "false")
-                .execute()
-            )
-        except _conflict_types():
-            # another process created it at the same time: fine, it exists now
-            if not self.exists():
-                raise
+        schema = self._spark.createDataFrame([], _SCHEMA).schema
+        properties = {"delta.enableChangeDataFeed": "true", "delta.appendOnly": "false"}
+        create_table_if_absent(self._spark, self.path, schema, properties)
 
     def _merge(self, plan: Plan, current: Mapping[tuple[str, str], RegistryEntry]) -> None:
-        from delta.tables import DeltaTable
-
         now = _now()
         user = self._user or _user()
         rows: _list[tuple[Any, ...]] = []
@@ -649,21 +626,13 @@ class Registry:
             "applied_by",
         ]
         guard = "t.version = s._expected"
-        result = (
-            DeltaTable.forPath(self._spark, self.path)
-            .alias("t")
-            .merge(src.alias("s"), "t.category = s.category AND t.name = s.name")
-            .whenMatchedDelete(condition=f"s._action = 'remove' AND {guard}")
-            .whenMatchedUpdate(
-                condition=f"s._action = 'change' AND {guard}",
-                set={c: f"s.{c}" for c in cols},
-            )
-            .whenNotMatchedInsert(
-                condition="s._action = 'add'",
-                values={c: f"s.{c}" for c in ["category", "name", *cols]},
-            )
-            .execute()
+        spec = MergeSpec(
+            on="t.category = s.category AND t.name = s.name",
+            delete_when=f"s._action = 'remove' AND {guard}",
+            update=(f"s._action = 'change' AND {guard}", {c: f"s.{c}" for c in cols}),
+            insert=("s._action = 'add'", {c: f"s.{c}" for c in ["category", "name", *cols]}),
         )
+        result = merge(self._spark, self.path, src, spec)
         affected = None
         if result is not None:
             first = result.first()

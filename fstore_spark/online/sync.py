@@ -3,7 +3,7 @@
 What Redis holds for a view is "the latest row per entity as of the sync instant": the row with
 the largest ``(feature_timestamp, created_timestamp)`` among rows with
 ``as_of - ttl <= feature_timestamp <= as_of`` -- exactly what a training set would join for a
-label at ``as_of`` (:mod:`fstore_spark.asof`).
+label at ``as_of`` (:mod:`fstore_spark.offline.asof`).
 
 * **full** -- every entity's latest row from the Delta snapshot, written into a *new namespace*
   (``P:proj:view:<ns+1>:...``); when every partition has finished, one ``MULTI`` flips the
@@ -29,7 +29,7 @@ label at ``as_of`` (:mod:`fstore_spark.asof`).
 
 Writes happen on executors with ``mapInArrow`` (works under Spark Connect too): each partition
 opens one connection and sends pipelined batches of ``EVALSHA`` (the compare-and-set script in
-:mod:`fstore_spark.online_store`); each partition returns one row of counts and the driver sums
+:mod:`fstore_spark.online.client`); each partition returns one row of counts and the driver sums
 them -- nothing but those rows is collected.
 
 State and resumption: the state (last synced Delta version, instant, namespace) lives in Redis in
@@ -57,15 +57,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from fstore_spark.definitions import FeatureView, definition_hash
+from fstore_spark.core.definitions import FeatureView, definition_hash
 from fstore_spark.errors import NotFoundError, OnlineStoreError
-from fstore_spark.offline_store import (
+from fstore_spark.lakehouse.tables import (
     CREATED_TIMESTAMP,
     FEATURE_TIMESTAMP,
     feature_table_path,
     read_feature_table,
 )
-from fstore_spark.online_store import (
+from fstore_spark.online.client import (
     EXP_COL,
     FUTURE_COL,
     KEY_COL,

@@ -1,0 +1,2 @@
+"""Definitions as plain data (no pyspark): entities, sources, aggregations, views, feature sets."""
+

@@ -1,0 +1,2 @@
+"""MLflow lineage: feature specs, training-set logging, models and reproduction."""
+

@@ -1,0 +1,27 @@
+"""ML workflows on features: encoders, feature selection, A/B tests of feature sets."""
+
+from fstore_spark.ml.encoders import (
+    Encoder,
+    FittedEncoder,
+    apply_encoders,
+)
+from fstore_spark.ml.experimentation import (
+    ABTest,
+    ABTestResults,
+)
+from fstore_spark.ml.selection import (
+    correlation_matrix,
+    mutual_information,
+    select_features,
+)
+
+__all__ = [
+    "ABTest",
+    "ABTestResults",
+    "Encoder",
+    "FittedEncoder",
+    "apply_encoders",
+    "correlation_matrix",
+    "mutual_information",
+    "select_features",
+]

@@ -1,0 +1,2 @@
+"""Offline features: aggregation, materialization, as-of join, training sets, versions."""
+

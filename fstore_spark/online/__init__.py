@@ -1,0 +1,2 @@
+"""Online features: Redis codec, executor writer, read client, sync job, serving catalog."""
+

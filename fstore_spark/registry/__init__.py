@@ -1,0 +1,2 @@
+"""The Delta-backed registry of definitions, repo loading and registry snapshots."""
+
