@@ -271,9 +271,9 @@ def main() -> None:
     import redis
 
     from fstore_spark.config import FeatureStoreConfig, SparkConfig
-    from fstore_spark.core.definitions import DeltaSource, Entity, FeatureView, Field
+    from fstore_spark.core import DeltaSource, Entity, FeatureView, Field
     from fstore_spark.lakehouse.tables import feature_table_path
-    from fstore_spark.ml.experimentation import ABTest
+    from fstore_spark.ml.ab_test import ABTest
     from fstore_spark.session import get_spark
     from fstore_spark.store import FeatureStore
 

@@ -8,7 +8,7 @@ Redis sync serves the latest values online.
 
 from fstore_spark._version import __version__
 from fstore_spark.config import FeatureStoreConfig, load_config
-from fstore_spark.core.definitions import (
+from fstore_spark.core import (
     Aggregation,
     DeltaSource,
     Entity,
@@ -18,6 +18,7 @@ from fstore_spark.core.definitions import (
     Field,
     ParquetSource,
 )
+from fstore_spark.core.feature_set_versions import FeatureSetVersion
 from fstore_spark.errors import (
     ConfigError,
     DefinitionError,
@@ -32,17 +33,16 @@ from fstore_spark.errors import (
     ValidationError,
 )
 from fstore_spark.lineage.tracking import FeatureSpec
-from fstore_spark.ml.experimentation import ABTest, ABTestResults  # A/B tests of feature sets
+from fstore_spark.ml import ABTest, ABTestResults  # A/B tests of feature sets
 from fstore_spark.offline.training import (
     HistoricalFeatures,
     dataframe_fingerprint,
     export_training_set,
     temporal_split,
 )
-from fstore_spark.offline.versions import FeatureSetVersion, VersionDiff
-from fstore_spark.online.client import OnlineResponse  # online store (issue 7)
-from fstore_spark.online.sync import SyncResult  # online store (issue 7)
-from fstore_spark.quality.checks import Expectation, MonitorRule  # quality
+from fstore_spark.offline.versions import VersionDiff
+from fstore_spark.online import OnlineResponse, SyncResult  # online store
+from fstore_spark.quality import Expectation, MonitorRule  # quality
 from fstore_spark.session import get_spark
 from fstore_spark.store import FeatureStore
 

@@ -398,3 +398,25 @@ def load_config(
         )
     data["config_dir"] = str(base)
     return _validate(data, source)
+
+
+def resolve_config(
+    config: FeatureStoreConfig | str | os.PathLike[str] | None = None,
+    repo_path: str | os.PathLike[str] | None = None,
+) -> FeatureStoreConfig:
+    """The config a store uses (given, or the repo's, or ``$FSTORE_CONFIG`` / the default).
+
+    Without ``config``, ``<repo_path>/feature_store.yaml`` is used when it exists, else
+    ``$FSTORE_CONFIG`` or ``conf/feature_store.yaml``; ``repo_path`` overrides the repo folder.
+    """
+    if isinstance(config, FeatureStoreConfig):
+        cfg = config
+    elif config is not None:
+        cfg = load_config(config)
+    elif repo_path is not None and Path(repo_path, "feature_store.yaml").is_file():
+        cfg = load_config(Path(repo_path, "feature_store.yaml"))
+    else:
+        cfg = load_config()
+    if repo_path is not None:
+        cfg = cfg.model_copy(update={"repo_path": str(Path(repo_path).resolve())})
+    return cfg

@@ -22,7 +22,7 @@ class SessionError(FstoreError):
     """A Spark session with Delta could not be created (e.g. the Delta JARs are not fetched)."""
 
 
-class DefinitionError(FstoreError):
+class DefinitionError(FstoreError, ValueError):
     """A definition (entity, source, feature view, feature set) is invalid."""
 
 

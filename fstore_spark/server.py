@@ -52,7 +52,7 @@ from fstore_spark.errors import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from fstore_spark.online.client import OnlineResponse
+    from fstore_spark.online import OnlineResponse
     from fstore_spark.store import FeatureStore
 
 __all__ = ["GetOnlineFeaturesRequest", "create_app", "serve"]

@@ -113,12 +113,17 @@ def get_spark(
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    cfg = config or SparkConfig()
     remote = os.environ.get("SPARK_REMOTE")
     if remote:
         return SparkSession.builder.remote(remote).getOrCreate()
-
     launcher = _launcher_conf()
+    wanted = _wanted_conf(config or SparkConfig(), launcher)
+    wanted.update(extra_conf or {})
+    return _build(wanted, launcher)
+
+
+def _wanted_conf(cfg: SparkConfig, launcher: dict[str, str]) -> dict[str, str]:
+    """The settings a session built here asks for (Delta, UTC, local-mode sizing, JARs)."""
     wanted: dict[str, str] = {
         "spark.app.name": cfg.app_name,
         "spark.sql.extensions": DELTA_EXTENSION,
@@ -131,23 +136,7 @@ def get_spark(
     }
     master = launcher.get("spark.master") or cfg.master
     if master.startswith("local"):
-        cores = os.cpu_count() or 2
-        wanted.update(
-            {
-                "spark.master": master,
-                "spark.driver.bindAddress": "127.0.0.1",
-                "spark.driver.host": "127.0.0.1",
-                "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions or 2 * cores),
-                "spark.default.parallelism": str(2 * cores),
-                # Delta's log replay defaults to 50 partitions: far too many on a laptop.
-                "spark.databricks.delta.snapshotPartitions": "2",
-            }
-        )
-        # Python workers (the online sync's mapInArrow, score_batch's model UDF) must run this
-        # interpreter, which has pyarrow, MLflow and fstore_spark, not whatever `python3` is
-        # first on PATH. PySpark reads the variable when the context starts (the
-        # spark.pyspark.python conf only serves spark-submit).
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        wanted.update(_local_conf(cfg, master))
     elif cfg.shuffle_partitions:
         wanted["spark.sql.shuffle.partitions"] = str(cfg.shuffle_partitions)
     if cfg.driver_memory:
@@ -157,17 +146,41 @@ def get_spark(
         existing = launcher.get("spark.jars")
         wanted["spark.jars"] = ",".join([existing, *jars] if existing else jars)
     wanted.update(cfg.options)
-    wanted.update(extra_conf or {})
+    return wanted
+
+
+def _local_conf(cfg: SparkConfig, master: str) -> dict[str, str]:
+    """Local-mode settings: loopback driver, partitions sized to this machine's cores."""
+    cores = os.cpu_count() or 2
+    # Python workers (the online sync's mapInArrow, score_batch's model UDF) must run this
+    # interpreter, which has pyarrow, MLflow and fstore_spark, not whatever `python3` is
+    # first on PATH. PySpark reads the variable when the context starts (the
+    # spark.pyspark.python conf only serves spark-submit).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return {
+        "spark.master": master,
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.host": "127.0.0.1",
+        "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions or 2 * cores),
+        "spark.default.parallelism": str(2 * cores),
+        # Delta's log replay defaults to 50 partitions: far too many on a laptop.
+        "spark.databricks.delta.snapshotPartitions": "2",
+    }
+
+
+def _build(wanted: dict[str, str], launcher: dict[str, str]) -> SparkSession:
+    """Start the session; what the launcher set wins, except ``spark.jars`` (extended)."""
+    from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
     for key, value in wanted.items():
-        # what the launcher set wins, except spark.jars which we extended above
         if key in launcher and key != "spark.jars":
             continue
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # JVM failed to start: surface it as a typed, actionable error
+        master = wanted.get("spark.master", launcher.get("spark.master"))
         raise SessionError(
             f"could not start Spark (master={master!r}): {exc}. Fix: check that Java 17 is on "
             "PATH (java -version) and that spark.* options in the config are valid."

@@ -18,7 +18,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from fstore_spark.core.definitions import DeltaSource, FeatureView, ParquetSource
+from fstore_spark.core import DeltaSource, FeatureView, ParquetSource
 from fstore_spark.errors import MaterializationError, NotFoundError
 
 if TYPE_CHECKING:

@@ -459,7 +459,7 @@ def model_encoders(model_uri: str) -> list[dict[str, Any]]:
 
 def runs_using_filter(ref: str) -> str:
     """MLflow search filter for runs that used a view (``"view"``) or a feature (``"view:f"``)."""
-    from fstore_spark.core.filters import is_safe_identifier
+    from fstore_spark.core import is_safe_identifier
 
     view, _, feature = ref.partition(":")
     for part in (view, feature) if feature else (view,):

@@ -52,8 +52,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from fstore_spark.core.definitions import Aggregation, FeatureView, normalize_dtype
-from fstore_spark.core.filters import And, Cmp, Col, FilterExpr, In, IsNull, Lit, Not, Or
+from fstore_spark.core import (
+    Aggregation,
+    And,
+    Cmp,
+    Col,
+    FeatureView,
+    FilterExpr,
+    In,
+    IsNull,
+    Lit,
+    Not,
+    Or,
+    normalize_dtype,
+)
 from fstore_spark.errors import MaterializationError
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fstore_spark.core.definitions import DeltaSource, FeatureView, definition_hash
+from fstore_spark.core import DeltaSource, FeatureView, definition_hash
 from fstore_spark.errors import MaterializationError
 from fstore_spark.lakehouse.tables import (
     CREATED_TIMESTAMP,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from fstore_spark.core.definitions import FeatureRef, FeatureView, resolve_feature_refs
+from fstore_spark.core import FeatureRef, FeatureView, resolve_feature_refs
 from fstore_spark.errors import PointInTimeError
 from fstore_spark.lakehouse.tables import (
     CREATED_TIMESTAMP,

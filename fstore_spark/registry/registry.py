@@ -38,28 +38,26 @@ import getpass
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
-from fstore_spark.core.definitions import (
-    DeltaSource,
-    Entity,
-    FeatureSet,
-    FeatureView,
-    ParquetSource,
-    definition_hash,
-    from_dict,
-    validate_objects,
-)
-from fstore_spark.errors import DefinitionError, NotFoundError, RegistryError
+from fstore_spark.errors import NotFoundError, RegistryError
 from fstore_spark.lakehouse.tables import is_delta_table, latest_version
 from fstore_spark.lakehouse.writes import (
     MergeSpec,
     commit_conflicts,
     create_table_if_absent,
     merge,
+)
+from fstore_spark.registry.plan import (
+    CATEGORIES,
+    Change,
+    Plan,
+    RegistryEntry,
+    category_of,
+    compute_plan,
+    definition_digest,
 )
 
 if TYPE_CHECKING:
@@ -76,168 +74,11 @@ __all__ = [
     "category_of",
 ]
 
-Category = Literal[
-    "entity",
-    "data_source",
-    "feature_view",
-    "feature_set",
-    "online_serving",
-    "feature_set_pins",
-    "ab_test",
-]
-CATEGORIES: tuple[Category, ...] = get_args(Category)
-_DEFINITION_CATEGORIES = ("entity", "data_source", "feature_view", "feature_set")
-
-# Fields of a feature view whose change makes already materialized feature tables wrong.
-_MATERIALIZATION_KEYS = ("source", "entities", "aggregations", "cadence", "features")
-
 _SCHEMA = (
     "category STRING NOT NULL, name STRING NOT NULL, version BIGINT NOT NULL, "
     "definition STRING NOT NULL, definition_hash STRING NOT NULL, "
     "created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, applied_by STRING NOT NULL"
 )
-
-
-def category_of(obj: Any) -> Category:
-    """Return the registry category of a definition object.
-
-    Raises:
-        DefinitionError: ``obj`` is not a definition.
-    """
-    if isinstance(obj, Entity):
-        return "entity"
-    if isinstance(obj, DeltaSource | ParquetSource):
-        return "data_source"
-    if isinstance(obj, FeatureView):
-        return "feature_view"
-    if isinstance(obj, FeatureSet):
-        return "feature_set"
-    raise DefinitionError(
-        f"cannot register {obj!r}: expected an Entity, DeltaSource, ParquetSource, FeatureView "
-        "or FeatureSet."
-    )
-
-
-@dataclass(frozen=True)
-class RegistryEntry:
-    """One object as stored in the registry.
-
-    Attributes:
-        category: Registry category (``entity``, ``data_source``, ``feature_view``...).
-        name: Object name, unique within its category.
-        version: Per-object version, 1 for the first definition, +1 per change.
-        definition: The decoded JSON definition (``to_dict()`` form).
-        definition_hash: SHA-256 of the canonical definition.
-        created_at: When version 1 was applied (UTC).
-        updated_at: When this version was applied (UTC).
-        applied_by: Who applied this version.
-    """
-
-    category: str
-    name: str
-    version: int
-    definition: dict[str, Any]
-    definition_hash: str
-    created_at: datetime
-    updated_at: datetime
-    applied_by: str
-
-    @property
-    def obj(self) -> Any:
-        """The definition object (``Entity``, ``FeatureView``...) or, for settings, the dict."""
-        if self.category in _DEFINITION_CATEGORIES:
-            return from_dict(self.definition)
-        return self.definition
-
-
-@dataclass(frozen=True)
-class Change:
-    """One line of a :class:`Plan`.
-
-    Attributes:
-        action: ``add``, ``change``, ``remove`` or ``unchanged``.
-        category: Registry category.
-        name: Object name.
-        old_version: Current version (``None`` for an add).
-        new_version: Version after the apply (``None`` for a remove).
-        changed_fields: Top-level definition fields that differ.
-        invalidates: Whether already materialized feature data is no longer valid (a view's
-            source, entities, aggregations, cadence or features changed, or a source a view
-            reads changed), so the view must be backfilled again.
-        definition: The new definition (``None`` for a remove).
-    """
-
-    action: Literal["add", "change", "remove", "unchanged"]
-    category: str
-    name: str
-    old_version: int | None
-    new_version: int | None
-    changed_fields: tuple[str, ...] = ()
-    invalidates: tuple[str, ...] = ()
-    definition: dict[str, Any] | None = None
-
-    def __str__(self) -> str:
-        sign = {"add": "+", "change": "~", "remove": "-", "unchanged": " "}[self.action]
-        ver = {
-            "add": f"v{self.new_version}",
-            "change": f"v{self.old_version} -> v{self.new_version}",
-            "remove": f"v{self.old_version}",
-            "unchanged": f"v{self.old_version}",
-        }[self.action]
-        text = f"{sign} {self.category} {self.name} ({ver})"
-        if self.changed_fields:
-            text += f" changed: {', '.join(self.changed_fields)}"
-        if self.invalidates:
-            text += f"  [invalidates materialized data of: {', '.join(self.invalidates)}]"
-        return text
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The difference between the registry and a set of definitions.
-
-    Attributes:
-        changes: One :class:`Change` per object, in a stable order (category, name).
-        registry_version: The Delta version of the registry the plan was computed from
-            (``None`` when the registry does not exist yet).
-    """
-
-    changes: tuple[Change, ...]
-    registry_version: int | None
-    _expected: Mapping[tuple[str, str], int | None] = field(default_factory=dict, repr=False)
-
-    @property
-    def has_changes(self) -> bool:
-        """Whether applying the plan would write anything."""
-        return any(c.action != "unchanged" for c in self.changes)
-
-    def of(self, action: str) -> list[Change]:
-        """Changes with the given action (``add``, ``change``, ``remove``, ``unchanged``)."""
-        return [c for c in self.changes if c.action == action]
-
-    @property
-    def invalidated_views(self) -> tuple[str, ...]:
-        """Feature views whose materialized data the plan invalidates."""
-        seen: dict[str, None] = {}
-        for c in self.changes:
-            for v in c.invalidates:
-                seen.setdefault(v, None)
-        return tuple(seen)
-
-    def __str__(self) -> str:
-        lines = [str(c) for c in self.changes if c.action != "unchanged"]
-        counts = {a: len(self.of(a)) for a in ("add", "change", "remove", "unchanged")}
-        summary = (
-            f"Plan: {counts['add']} to add, {counts['change']} to change, "
-            f"{counts['remove']} to remove, {counts['unchanged']} unchanged."
-        )
-        if not lines:
-            return "No changes. " + summary
-        if self.invalidated_views:
-            summary += (
-                " Materialized data invalidated for: " + ", ".join(self.invalidated_views) + "."
-            )
-        return "\n".join([*lines, summary])
 
 
 def _now() -> datetime:
@@ -449,95 +290,7 @@ class Registry:
                 invalid (duplicate names, unknown entity or source, feature collisions...).
         """
         current = {(e.category, e.name): e for e in self.list()}
-        return self._plan(current, self.version(), list(objects), dict(settings or {}), prune)
-
-    def _plan(
-        self,
-        current: Mapping[tuple[str, str], RegistryEntry],
-        registry_version: int | None,
-        objects: _list[Any],
-        settings: Mapping[tuple[str, str], Mapping[str, Any]],
-        prune: bool,
-    ) -> Plan:
-        desired: dict[tuple[str, str], dict[str, Any]] = {}
-        problems: list[str] = []
-        for obj in _with_embedded_sources(objects):
-            key: tuple[str, str] = (category_of(obj), obj.name)
-            d = obj.to_dict()
-            if key in desired and desired[key] != d:
-                problems.append(
-                    f"{key[0]} {key[1]!r} is defined twice with different definitions. "
-                    "Fix: give each a unique name or keep one."
-                )
-            desired[key] = d
-        if problems:
-            raise DefinitionError("\n".join(problems))
-        for (cat, name), value in settings.items():
-            if cat not in CATEGORIES or cat in _DEFINITION_CATEGORIES:
-                raise RegistryError(f"settings category {cat!r} is not a settings category.")
-            desired[(cat, name)] = dict(value)
-
-        # the catalog after the apply: what stays plus what is applied
-        final: dict[tuple[str, str], dict[str, Any]] = {}
-        for key, entry in current.items():
-            if prune and key[0] in _DEFINITION_CATEGORIES and key not in desired:
-                continue
-            final[key] = entry.definition
-        final.update(desired)
-        validate_objects(
-            [from_dict(d) for (cat, _), d in sorted(final.items()) if cat in _DEFINITION_CATEGORIES]
-        )
-
-        changes: _list[Change] = []
-        expected: dict[tuple[str, str], int | None] = {}
-        views_by_source: dict[str, list[str]] = {}
-        for (cat, name), d in final.items():
-            if cat == "feature_view":
-                views_by_source.setdefault(d["source"]["name"], []).append(name)
-        for key in sorted(set(current) | set(desired)):
-            cat, name = key
-            old = current.get(key)
-            expected[key] = None if old is None else old.version
-            if key in desired:
-                d = desired[key]
-                if old is None:
-                    changes.append(Change("add", cat, name, None, 1, definition=d))
-                elif _hash(d) == old.definition_hash:
-                    changes.append(Change("unchanged", cat, name, old.version, old.version))
-                else:
-                    fields = tuple(
-                        k
-                        for k in sorted(set(d) | set(old.definition))
-                        if d.get(k) != old.definition.get(k)
-                    )
-                    changes.append(
-                        Change(
-                            "change",
-                            cat,
-                            name,
-                            old.version,
-                            old.version + 1,
-                            changed_fields=fields,
-                            invalidates=_invalidates(cat, name, fields, views_by_source),
-                            definition=d,
-                        )
-                    )
-            elif prune and cat in _DEFINITION_CATEGORIES and old is not None:
-                changes.append(
-                    Change(
-                        "remove",
-                        cat,
-                        name,
-                        old.version,
-                        None,
-                        invalidates=(name,) if cat == "feature_view" else (),
-                    )
-                )
-            elif old is not None:
-                changes.append(Change("unchanged", cat, name, old.version, old.version))
-        order = {c: i for i, c in enumerate(CATEGORIES)}
-        changes.sort(key=lambda c: (order[c.category], c.name))  # type: ignore[index]
-        return Plan(tuple(changes), registry_version, expected)
+        return compute_plan(current, self.version(), list(objects), dict(settings or {}), prune)
 
     # ------------------------------------------------------------------ writing
 
@@ -571,7 +324,7 @@ class Registry:
         last_error: BaseException | None = None
         for attempt in range(self._max_retries + 1):
             current = {(e.category, e.name): e for e in self.list()}
-            plan = self._plan(current, self.version(), objs, sets, prune)
+            plan = compute_plan(current, self.version(), objs, sets, prune)
             if not plan.has_changes:
                 return plan
             try:
@@ -608,7 +361,7 @@ class Registry:
                     c.name,
                     c.new_version if c.new_version is not None else (c.old_version or 0),
                     json.dumps(d, sort_keys=True) if d is not None else "{}",
-                    _hash(d) if d is not None else "",
+                    definition_digest(d) if d is not None else "",
                     old.created_at if old is not None else now,
                     now,
                     user,
@@ -644,33 +397,3 @@ class Registry:
             raise _Stale(f"expected {len(rows)} rows, merged {affected}")
 
 
-def _hash(d: Mapping[str, Any]) -> str:
-    class _D:
-        def to_dict(self) -> dict[str, Any]:
-            return dict(d)
-
-    return definition_hash(_D())
-
-
-def _invalidates(
-    category: str, name: str, fields: Sequence[str], views_by_source: Mapping[str, list[str]]
-) -> tuple[str, ...]:
-    if category == "feature_view" and any(f in _MATERIALIZATION_KEYS for f in fields):
-        return (name,)
-    if category == "data_source" and any(f != "description" for f in fields):
-        return tuple(sorted(views_by_source.get(name, [])))
-    return ()
-
-
-def _with_embedded_sources(objects: Iterable[Any]) -> _list[Any]:
-    """Objects plus the sources embedded in the views, each once, in first-seen order."""
-    out: list[Any] = []
-    seen: set[tuple[str, str, str]] = set()
-    for obj in objects:
-        items = [obj.source, obj] if isinstance(obj, FeatureView) else [obj]
-        for item in items:
-            key = (category_of(item), item.name, _hash(item.to_dict()))
-            if key not in seen:
-                seen.add(key)
-                out.append(item)
-    return out

@@ -1,7 +1,7 @@
 """Discover definitions from a feature repo folder of Python files and from YAML files.
 
 A feature repo is a folder of ``.py`` files (as read by ``feast apply``): every module-level
-:class:`~fstore_spark.core.definitions.Entity`, source, :class:`FeatureView` and :class:`FeatureSet`
+:class:`~fstore_spark.core.Entity`, source, :class:`FeatureView` and :class:`FeatureSet`
 is collected. Files and folders whose name starts with ``_`` or ``.`` are skipped, as are
 ``tests`` folders. A repo file is executed as Python, so only point it at code you trust.
 
@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from fstore_spark.core.definitions import (
+from fstore_spark.core import (
     DeltaSource,
     Entity,
     FeatureSet,

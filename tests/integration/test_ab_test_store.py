@@ -25,7 +25,7 @@ from fstore_spark import (
     Field,
 )
 from fstore_spark.errors import ExperimentError, NotFoundError
-from fstore_spark.ml.experimentation import ABTest
+from fstore_spark.ml.ab_test import ABTest
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from fstore_spark.config import FeatureStoreConfig
-from fstore_spark.core.definitions import Aggregation, DeltaSource, Entity, FeatureView
+from fstore_spark.core import Aggregation, DeltaSource, Entity, FeatureView
 from fstore_spark.lakehouse.tables import read_feature_table, table_history
 from fstore_spark.store import FeatureStore
 

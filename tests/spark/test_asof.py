@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fstore_spark.config import FeatureStoreConfig
-from fstore_spark.core.definitions import DeltaSource, Entity, FeatureSet, FeatureView, Field
+from fstore_spark.core import DeltaSource, Entity, FeatureSet, FeatureView, Field
 from fstore_spark.errors import PointInTimeError
 from fstore_spark.offline.asof import asof_join
 from fstore_spark.offline.training import export_training_set, temporal_split

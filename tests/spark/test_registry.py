@@ -9,7 +9,7 @@ import pytest
 
 from fstore_spark.cli import main as cli_main
 from fstore_spark.config import FeatureStoreConfig
-from fstore_spark.core.definitions import (
+from fstore_spark.core import (
     Aggregation,
     DeltaSource,
     Entity,
@@ -222,7 +222,7 @@ def test_bad_repo_file_rejected_naming_the_file(spark, lakehouse: Path, tmp_path
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "bad.py").write_text(
-        "from fstore_spark.core.definitions import Aggregation\n"
+        "from fstore_spark.core import Aggregation\n"
         "a = Aggregation(column='amount', function='sum', window='30x')\n"
     )
     cfg = FeatureStoreConfig.for_local(lakehouse, project="t", repo_path=str(repo))

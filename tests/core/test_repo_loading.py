@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fstore_spark.core.definitions import FeatureView, validate_objects
+from fstore_spark.core import FeatureView, validate_objects
 from fstore_spark.errors import DefinitionError
 from fstore_spark.registry.repo import load_definitions, load_repo, load_yaml_definitions
 
@@ -54,7 +54,7 @@ def test_yaml_errors_name_file_and_item(tmp_path: Path) -> None:
 def test_repo_skips_private_files_and_reports_import_errors(tmp_path: Path) -> None:
     (tmp_path / "_private.py").write_text("raise RuntimeError('must not run')\n")
     (tmp_path / "ok.py").write_text(
-        "from fstore_spark.core.definitions import Entity\ne = Entity(name='c', join_keys=['id'])\n"
+        "from fstore_spark.core import Entity\ne = Entity(name='c', join_keys=['id'])\n"
     )
     assert [o.name for o in load_repo(tmp_path)] == ["c"]
     (tmp_path / "broken.py").write_text("import does_not_exist\n")

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from fstore_spark.errors import ExperimentError
-from fstore_spark.ml.experimentation import ABTest, evaluate_variants, variant_column
+from fstore_spark.ml.ab_metrics import evaluate_variants
+from fstore_spark.ml.ab_test import ABTest, variant_column
 
 TEST = ABTest(
     name="exp1",

@@ -15,24 +15,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fstore_spark.config import OnlineStoreConfig
-from fstore_spark.core.definitions import DeltaSource, FeatureRef, FeatureView, Field
+from fstore_spark.core import DeltaSource, FeatureRef, FeatureView, Field
 from fstore_spark.errors import EntityRowError, OnlineStoreError
-from fstore_spark.online.client import (
+from fstore_spark.online.client import OnlineStore
+from fstore_spark.online.codec import decode_value, encode_arrow, encode_value
+from fstore_spark.online.connection import ConnectionSpec, redact_url
+from fstore_spark.online.layout import KeyLayout, encode_entity_key
+from fstore_spark.online.response import Status
+from fstore_spark.online.writer import (
     EXP_COL,
     FUTURE_COL,
     KEY_COL,
     OP_COL,
     TS_COL,
-    ConnectionSpec,
-    KeyLayout,
-    OnlineStore,
-    Status,
     WriterSpec,
-    _encode_arrow,
-    decode_value,
-    encode_entity_key,
-    encode_value,
-    redact_url,
     write_batches,
 )
 
@@ -76,7 +72,7 @@ def test_encodings_round_trip(data, dtype: str) -> None:
         assert equal(decode_value(encode_value(v, dtype), dtype), v)
     # the vectorised encoder the sync job uses decodes to the same values
     arr = pa.array(values, ARROW[dtype])
-    enc = _encode_arrow(arr).to_pylist()
+    enc = encode_arrow(arr).to_pylist()
     for v, e in zip(values, enc, strict=True):
         assert (e is None) == (v is None)
         if v is not None:

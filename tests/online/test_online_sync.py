@@ -1,8 +1,7 @@
-"""Redis sync and online reads (issue 7) against a real redis-server and Delta feature tables.
+"""Redis sync and online reads against a real redis-server and Delta feature tables.
 
-Acceptance 1 (full, then incremental touching exactly the changed entities, Redis == Delta),
-2 (a run killed mid-way then rerun; never older over newer) and 3 (online == training set at
-"now"). Timestamps are relative to the real clock, because Redis expires keys by it.
+Full, then incremental touching exactly the changed entities (Redis == Delta); a run killed
+mid-way then rerun (never older over newer); online == training set at "now". Timestamps are relative to the real clock, because Redis expires keys by it.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import redis
 from pyspark.sql import functions as F
 
 from fstore_spark.config import FeatureStoreConfig
-from fstore_spark.core.definitions import (
+from fstore_spark.core import (
     Aggregation,
     DeltaSource,
     Entity,
@@ -27,8 +26,9 @@ from fstore_spark.core.definitions import (
 )
 from fstore_spark.errors import EntityRowError, NotFoundError
 from fstore_spark.lakehouse.tables import read_feature_table
-from fstore_spark.online.client import WRITE_SCRIPT, Status
-from fstore_spark.online.sync import _log_tail, _recent_history, sync_view
+from fstore_spark.online.response import Status
+from fstore_spark.online.sync import sync_view
+from fstore_spark.online.writer import WRITE_SCRIPT
 from fstore_spark.store import FeatureStore
 
 DAY = timedelta(days=1)
@@ -354,7 +354,7 @@ def test_online_read_equals_training_set_at_now(spark, lakehouse: Path, redis_ur
     assert late.to_dict()["temp"] == [None]
     assert late.statuses["temp"] == [Status.OUTSIDE_MAX_AGE]
 
-    # seed 004: serving settings in the registry drive expiry and max age
+    # serving settings in the registry drive expiry and max age
     store.configure_online_serving("churn", update_frequency="1h", cache_ttl="30m")
     assert store.get_online_serving("churn")["cache_ttl"] == "30m"
     assert store._serving_catalog().expire_after("profile") == timedelta(minutes=30)
@@ -454,62 +454,3 @@ def test_incremental_after_appends_reads_only_the_feed(
     assert store.get_online_features(["profile:age"], [{"customer": "c1"}]).to_dict()["age"] == [
         777
     ]
-
-
-def test_log_tail_reads_the_same_commits_as_history(spark, tmp_path: Path) -> None:
-    """The incremental path's log read agrees with ``DeltaTable.history()`` commit by commit."""
-    from delta.tables import DeltaTable
-
-    path = str(tmp_path / "t")
-    df = spark.range(20).selectExpr("cast(id as string) as k", "id as v")
-    df.write.format("delta").option("delta.enableChangeDataFeed", "true").save(path)  # 0
-    df.limit(5).write.format("delta").mode("append").save(path)  # 1: insert only
-    DeltaTable.forPath(spark, path).delete("v = 3")  # 2: removes rows
-    (  # 3: a replaceWhere that replaced nothing: insert only
-        spark.range(100, 103)
-        .selectExpr("cast(id as string) as k", "id as v")
-        .write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", "v >= 100")
-        .save(path)
-    )
-    hist = _recent_history(spark, path, "t")
-    assert [(c.version, c.removes) for c in hist] == [
-        (3, False),
-        (2, True),
-        (1, False),
-        (0, False),
-    ]
-    for since in range(4):
-        tail = _log_tail(spark, path, since)
-        assert tail is not None and tail.schema is not None  # plain Parquet files
-        assert [c[:3] for c in tail.commits] == [h[:3] for h in hist if h[0] >= since]
-    assert _log_tail(spark, path, 4) is None  # not a version of the table: history() decides
-
-    # the inserts' files, as listed in the log, hold exactly the feed's inserted rows
-    tail = _log_tail(spark, path, 0)
-    assert tail is not None and tail.schema is not None
-    by_version = {c.version: c for c in tail.commits}
-    assert by_version[0].files is None  # the first commit sets the metadata: never read so
-    for v in (1, 3):
-        files = [f"{path}/{f}" for f in by_version[v].files or ()]
-        direct = spark.read.parquet(*files).select("k", "v")
-        feed = (
-            spark.read.format("delta")
-            .option("readChangeFeed", "true")
-            .option("startingVersion", v)
-            .option("endingVersion", v)
-            .load(path)
-            .where("_change_type = 'insert'")
-            .select("k", "v")
-        )
-        assert sorted(direct.collect()) == sorted(feed.collect()) and direct.count() > 0
-
-    # column mapping: the files' column names are not the table's, so no schema comes back
-    spark.sql(
-        f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name', "
-        "'delta.minReaderVersion' = '2', 'delta.minWriterVersion' = '5')"
-    )
-    tail = _log_tail(spark, path, 3)
-    assert tail is not None and tail.schema is None
-    assert tail.commits[0].removes and tail.commits[0].files is None

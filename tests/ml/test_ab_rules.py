@@ -9,7 +9,8 @@ import pytest
 from scipy import stats
 
 from fstore_spark.errors import ExperimentError
-from fstore_spark.ml.experimentation import ABTest, _compare, _srm, _winner
+from fstore_spark.ml.ab_stats import compare_metric, decide_winner, srm_p_value
+from fstore_spark.ml.ab_test import ABTest
 
 FS = {"control": "fraud_v1", "treatment": "fraud_v2"}
 
@@ -87,7 +88,7 @@ def test_proportion_p_values_equal_the_chi_square_test_of_the_2x2_table() -> Non
         "accuracy": (1000 - 160, 1000, 1200 - 280, 1200),
         "positive_rate": (400, 1000, 450, 1200),
     }.items():
-        c = _compare(metric, "b", "a", s1, s0, {}, 0.05)
+        c = compare_metric(metric, "b", "a", s1, s0, {}, 0.05)
         table = [[x1, n1 - x1], [x0, n0 - x0]]
         want = stats.chi2_contingency(table, correction=False).pvalue
         assert c.p_value == pytest.approx(want, rel=1e-9), metric
@@ -104,7 +105,7 @@ def test_welch_p_values_equal_scipy_on_the_raw_values() -> None:
 
     s1 = _stats(len(a), 0, 0, 0, 0, **moments(a))
     s0 = _stats(len(b), 0, 0, 0, 0, **moments(b))
-    c = _compare("log_loss", "b", "a", s1, s0, {}, 0.05)
+    c = compare_metric("log_loss", "b", "a", s1, s0, {}, 0.05)
     want = stats.ttest_ind(a, b, equal_var=False)
     assert c.p_value == pytest.approx(want.pvalue, rel=1e-6)
     assert c.difference == pytest.approx(a.mean() - b.mean())
@@ -114,7 +115,7 @@ def test_welch_p_values_equal_scipy_on_the_raw_values() -> None:
 
 
 def test_auc_comparison_sample_ratio_and_winner() -> None:
-    big = _compare(
+    big = compare_metric(
         "auc",
         "b",
         "a",
@@ -124,7 +125,7 @@ def test_auc_comparison_sample_ratio_and_winner() -> None:
         0.05,
     )
     assert big.significant and big.better and big.p_value < 1e-6
-    same = _compare(
+    same = compare_metric(
         "auc",
         "b",
         "a",
@@ -134,8 +135,8 @@ def test_auc_comparison_sample_ratio_and_winner() -> None:
         0.05,
     )
     assert not same.significant and 0.5 < same.p_value <= 1.0
-    assert _winner("auc", "a", [big]) == "b" and _winner("auc", "a", [same]) is None
-    worse = _compare(
+    assert decide_winner("auc", "a", [big]) == "b" and decide_winner("auc", "a", [same]) is None
+    worse = compare_metric(
         "auc",
         "b",
         "a",
@@ -144,8 +145,8 @@ def test_auc_comparison_sample_ratio_and_winner() -> None:
         {"b": 0.60, "a": 0.70},
         0.05,
     )
-    assert _winner("auc", "a", [worse]) == "a"
+    assert decide_winner("auc", "a", [worse]) == "a"
     t = ABTest(name="t", feature_sets=FS)
-    assert _srm(t, {}, {"control": 1000, "treatment": 1300}) < 0.001
-    assert _srm(t, {}, {"control": 1000, "treatment": 1020}) > 0.5
+    assert srm_p_value(t, {}, {"control": 1000, "treatment": 1300}) < 0.001
+    assert srm_p_value(t, {}, {"control": 1000, "treatment": 1020}) > 0.5
     assert t.started_at is None and t.ends_at is None and timedelta(days=7) == t.duration

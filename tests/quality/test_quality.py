@@ -23,7 +23,7 @@ from scipy import stats as sst
 
 from fstore_spark import DeltaSource, Entity, FeatureStore, FeatureStoreConfig, FeatureView, Field
 from fstore_spark.errors import DefinitionError, ValidationError
-from fstore_spark.quality.checks import (
+from fstore_spark.quality import (
     MonitorRule,
     compute_statistics,
     detect_drift,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fstore_spark.errors import DefinitionError, ValidationError
-from fstore_spark.quality.checks import (
+from fstore_spark.quality import (
     Alert,
     ColumnDrift,
     ColumnStatistics,
@@ -16,13 +16,13 @@ from fstore_spark.quality.checks import (
     Expectation,
     MonitorRule,
     Statistics,
-    _psi,
     evaluate_rules,
     expect_between,
     expectations_from_spec,
     load_monitoring,
     send_alerts,
 )
+from fstore_spark.quality.drift import _psi
 
 
 def _stats(rows: int, **cols: tuple[int, float | None]) -> Statistics:

@@ -1,0 +1,134 @@
+"""Models that know their features: logged with a feature spec, scored with a lookup.
+
+:meth:`Models.log_model` stores the training set's feature spec (and any fitted encoders) in
+the model's ``MLmodel`` metadata; :meth:`Models.score_batch` reads it back, looks the features
+up point-in-time for the rows to score, applies the same encoder state, and runs the model on
+the executors with ``mlflow.pyfunc.spark_udf``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from fstore_spark.errors import LineageError
+from fstore_spark.lineage.service import Lineage
+from fstore_spark.lineage.tracking import (
+    ENCODERS_METADATA_KEY,
+    MODEL_METADATA_KEY,
+    FeatureSpec,
+    model_encoders,
+    model_spec,
+    using_tracking_uri,
+)
+from fstore_spark.ml.encoders import FittedEncoder, apply_encoders
+from fstore_spark.offline.training import HistoricalFeatures, to_spark_df
+from fstore_spark.registry.context import StoreContext
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+__all__ = ["Models"]
+
+
+class Models:
+    """Logs models with their feature spec and scores rows with automatic feature lookup."""
+
+    def __init__(self, ctx: StoreContext, lineage: Lineage) -> None:
+        self._ctx = ctx
+        self._lineage = lineage
+
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI models are logged to and loaded from."""
+        return self._lineage.tracking_uri()
+
+    def ensure_run(self) -> None:
+        """Start an MLflow run in the configured experiment unless one is active."""
+        self._lineage.ensure_run()
+
+    def log_model(
+        self,
+        model: Any,
+        artifact_path: str,
+        flavor: Any,
+        training_set: HistoricalFeatures,
+        feature_columns: list[str] | None,
+        encoders: list[FittedEncoder] | None,
+        **kwargs: Any,
+    ) -> Any:
+        """Log ``model`` with ``flavor`` and the training set's feature spec; MLflow's ModelInfo.
+
+        Raises:
+            LineageError: the flavor has no ``log_model``, or columns the model or encoders
+                read are not in the training set.
+        """
+        import mlflow
+
+        module = importlib.import_module(f"mlflow.{flavor}") if isinstance(flavor, str) else flavor
+        if not hasattr(module, "log_model"):
+            raise LineageError(f"flavor {flavor!r} has no log_model; pass e.g. mlflow.sklearn.")
+        cols = list(feature_columns or training_set.feature_columns)
+        _check_inputs(training_set, cols, encoders or [])
+        spec = FeatureSpec.from_training_set(training_set, self._ctx.config.project)
+        spec.model_input_columns = cols
+        metadata = {**kwargs.pop("metadata", {}), MODEL_METADATA_KEY: spec.to_dict()}
+        if encoders:
+            metadata[ENCODERS_METADATA_KEY] = [e.to_dict() for e in encoders]
+        self._lineage.ensure_run()
+        info = module.log_model(model, name=artifact_path, metadata=metadata, **kwargs)
+        mlflow.set_tag("fstore.model", info.model_uri)
+        return info
+
+    def score_batch(
+        self,
+        model_uri: str,
+        entity_df: Any,
+        result_type: str,
+        prediction_column: str,
+        timestamp_column: str | None,
+    ) -> DataFrame:
+        """Rows, their point-in-time features and the model's prediction (lazy)."""
+        import mlflow.pyfunc
+        from pyspark.sql import functions as F
+
+        uri = self._lineage.tracking_uri()
+        with using_tracking_uri(uri):
+            spec = model_spec(model_uri)
+            encoders = [FittedEncoder.from_dict(d) for d in model_encoders(model_uri)]
+        ts_col = timestamp_column or spec.timestamp_column
+        labels = to_spark_df(self._ctx.spark, entity_df)
+        if ts_col not in labels.columns:
+            labels = labels.withColumn(ts_col, F.current_timestamp())
+        ts = self._lineage.historical(
+            labels,
+            list(spec.features),
+            timestamp_column=ts_col,
+            as_of=None,
+            full_feature_names=spec.full_feature_names,
+            log_to_mlflow=False,
+        )
+        cols = list(spec.model_input_columns or spec.feature_columns)
+        with using_tracking_uri(uri):
+            predict = mlflow.pyfunc.spark_udf(
+                self._ctx.spark, model_uri, result_type=result_type, env_manager="local"
+            )
+        features = apply_encoders(ts.df, encoders)  # the state training used, if any
+        return features.withColumn(prediction_column, predict(F.struct(*[F.col(c) for c in cols])))
+
+
+def _check_inputs(ts: HistoricalFeatures, cols: list[str], encoders: list[FittedEncoder]) -> None:
+    """Every model input is a training-set column or an encoder output; encoders' inputs too."""
+    encoded = [o for e in encoders for o in e.outputs]
+    unknown = [c for c in cols if c not in ts.df.columns and c not in encoded]
+    if unknown:
+        raise LineageError(
+            f"feature_columns {unknown} are not columns of the training set nor outputs of "
+            f"the encoders; it has {', '.join(ts.df.columns)}."
+        )
+    missing = [
+        e.encoder.column
+        for e in encoders
+        if e.encoder.column not in ts.df.columns and e.encoder.column not in encoded
+    ]
+    if missing:
+        raise LineageError(f"encoders read {missing}, which the training set lacks.")

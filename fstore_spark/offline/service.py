@@ -1,0 +1,68 @@
+"""Feature tables of a store: backfill and incremental materialization, versions and diffs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fstore_spark.core import parse_duration
+from fstore_spark.offline.materialization import (
+    DEFAULT_LATENESS,
+    MaterializationResult,
+    backfill,
+    incremental,
+)
+from fstore_spark.offline.versions import VersionDiff, diff_versions, list_versions
+from fstore_spark.registry.context import StoreContext
+
+__all__ = ["FeatureTables"]
+
+
+class FeatureTables:
+    """Computes views into their Delta feature tables and compares their versions."""
+
+    def __init__(self, ctx: StoreContext) -> None:
+        self._ctx = ctx
+
+    def _view(self, name: str) -> tuple[Any, list[str], int]:
+        """A view, its join keys and its registry version, from one registry read."""
+        snap = self._ctx.snapshot()
+        entry = snap.entry("feature_view", name)
+        if entry is None:
+            self._ctx.registry.get("feature_view", name)  # raises NotFoundError, known views
+        assert entry is not None
+        return entry.obj, snap.join_keys(entry.obj), entry.version
+
+    def backfill(
+        self, view: str, start: datetime | str, end: datetime | str
+    ) -> MaterializationResult:
+        """Recompute ``start <= feature_timestamp <= end`` of a view (one Delta commit)."""
+        fv, keys, version = self._view(view)
+        return backfill(
+            self._ctx.spark, self._ctx.root, fv, keys, start, end, view_version=version
+        )
+
+    def incremental(
+        self, view: str, end: datetime | str | None, lateness: timedelta | str | None
+    ) -> MaterializationResult:
+        """Bring a view's table up to ``end`` (default now), touching only new data."""
+        fv, keys, version = self._view(view)
+        late = DEFAULT_LATENESS if lateness is None else parse_duration(lateness)
+        return incremental(
+            self._ctx.spark,
+            self._ctx.root,
+            fv,
+            keys,
+            end=end,
+            lateness=late,
+            view_version=version,
+        )
+
+    def versions(self, view: str) -> list[dict[str, Any]]:
+        """Delta versions of a view's feature table, newest first, with run metadata."""
+        return list_versions(self._ctx.spark, self._ctx.root, view)
+
+    def diff(self, view: str, v1: int, v2: int) -> VersionDiff:
+        """Rows added / changed / removed between two Delta versions of a view's table."""
+        _, keys, _ = self._view(view)
+        return diff_versions(self._ctx.spark, self._ctx.root, view, keys, v1, v2)

@@ -1,0 +1,156 @@
+"""Training sets from registered definitions: label rows in, point-in-time features out.
+
+This is where the registry meets the as-of join: the definitions are read once (now, or as of
+the registry version a feature set version or an MLflow run recorded), each view's join keys
+come from the registry snapshot, and label rows given as a Delta table are pinned to the
+table's current version so that lineage can read them again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from fstore_spark.core import resolve_feature_refs
+from fstore_spark.core.feature_set_versions import FeatureSetVersion
+from fstore_spark.errors import ConfigError
+from fstore_spark.lakehouse.tables import (
+    FEATURE_TIMESTAMP,
+    latest_version,
+    read_feature_table,
+    to_utc,
+)
+from fstore_spark.offline.training import (
+    HistoricalFeatures,
+    get_historical_features,
+    to_spark_df,
+)
+from fstore_spark.registry.context import StoreContext
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+__all__ = ["TrainingSets"]
+
+EXPORT_FORMATS = ("parquet", "delta")
+
+
+class TrainingSets:
+    """Builds point-in-time training sets and exports feature set versions."""
+
+    def __init__(self, ctx: StoreContext) -> None:
+        self._ctx = ctx
+
+    def build(
+        self,
+        entity_df: Any,
+        refs: list[str],
+        *,
+        timestamp_column: str,
+        as_of: Mapping[str, int | datetime | str] | None,
+        full_feature_names: bool,
+        feature_set: tuple[str, int | None] | None = None,
+        registry_version: int | None = None,
+    ) -> tuple[HistoricalFeatures, DataFrame]:
+        """A training set from definitions as of ``registry_version`` (default: now).
+
+        Returns:
+            The training set, and the label rows as a Spark DataFrame (for lineage).
+        """
+        snap = self._ctx.snapshot(registry_version)
+        wanted = {r.split(":", 1)[0] for r in refs}
+        labels, entity_source = self._entity_rows(entity_df)
+        labels = to_spark_df(self._ctx.spark, labels)  # once: pandas is converted one time
+        ts = get_historical_features(
+            self._ctx.spark,
+            self._ctx.root,
+            labels,
+            refs,
+            snap.views,
+            snap.keys_by_view(wanted),
+            timestamp_column=timestamp_column,
+            as_of=as_of,
+            full_feature_names=full_feature_names,
+            view_versions=snap.view_versions(),
+        )
+        ts.registry_version = snap.version
+        ts.entity_source = entity_source
+        if feature_set is not None:
+            ts.feature_set, ts.feature_set_version = feature_set
+        return ts, labels
+
+    def _entity_rows(self, entity_df: Any) -> tuple[Any, dict[str, Any] | None]:
+        """Label rows; a Delta table given by name or path is pinned to its current version."""
+        if not isinstance(entity_df, str):
+            return entity_df, None
+        spark = self._ctx.spark
+        is_path = "/" in entity_df or entity_df.startswith("file:")
+        version = latest_version(spark, entity_df, by_name=not is_path)
+        if version is None:  # not a Delta table (a view, a parquet table): read it as is
+            return entity_df, None
+        reader = spark.read.format("delta").option("versionAsOf", version)
+        labels = reader.load(entity_df) if is_path else reader.table(entity_df)
+        key = "path" if is_path else "table"
+        return labels, {"format": "delta", key: entity_df, "version": version}
+
+    def label_window(
+        self,
+        entity_df: Any,
+        timestamp_column: str,
+        start: datetime | str | None,
+        end: datetime | str | None,
+    ) -> DataFrame:
+        """Label rows with ``start <= timestamp < end`` (either bound optional), lazily."""
+        from pyspark.sql import functions as F
+
+        labels = to_spark_df(self._ctx.spark, entity_df)
+        ts = F.col(timestamp_column).cast("timestamp")
+        if start is not None:
+            labels = labels.where(ts >= F.lit(to_utc(start).replace(tzinfo=None)))
+        if end is not None:
+            labels = labels.where(ts < F.lit(to_utc(end).replace(tzinfo=None)))
+        return labels
+
+    def read_view(
+        self,
+        view: str,
+        as_of_version: int | None = None,
+        as_of_timestamp: datetime | str | None = None,
+    ) -> DataFrame:
+        """A view's feature table, now or as of a Delta version / instant (lazy)."""
+        return read_feature_table(
+            self._ctx.spark,
+            self._ctx.root,
+            view,
+            as_of_version=as_of_version,
+            as_of_timestamp=as_of_timestamp,
+        )
+
+    def export(self, fsv: FeatureSetVersion, format: str, path: str | None) -> str:
+        """Write a feature set version's rows, one table per view, and a JSON manifest.
+
+        Raises:
+            ConfigError: an unknown format or no path.
+        """
+        if format not in EXPORT_FORMATS:
+            raise ConfigError(f"export format must be 'parquet' or 'delta', got {format!r}.")
+        if path is None:
+            raise ConfigError("export_feature_set needs a target path.")
+        snap = self._ctx.snapshot(fsv.registry_version)
+        by_view: dict[str, list[str]] = {}
+        for r in resolve_feature_refs(list(fsv.features), snap.views):
+            by_view.setdefault(r.view, []).append(r.feature)
+        target = str(path).rstrip("/")
+        for view, feats in by_view.items():
+            table = self.read_view(view, as_of_version=fsv.view_versions.get(view))
+            keys = snap.join_keys(view)
+            table.select(*keys, FEATURE_TIMESTAMP, *feats).write.format(format).mode(
+                "overwrite"
+            ).save(f"{target}/{view}")
+        manifest = json.dumps({**fsv.to_dict(), "format": format, "views": list(by_view)})
+        self._ctx.spark.createDataFrame([(manifest,)], "value string").coalesce(1).write.mode(
+            "overwrite"
+        ).text(f"{target}/_feature_set")
+        return target

@@ -1,0 +1,137 @@
+"""Quality checks of a store's feature tables: validation, statistics, drift, monitoring.
+
+Each check reads a view's feature table (latest, or a Delta version, optionally a time
+window) and hands it to the engine functions of this package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from fstore_spark.errors import NotFoundError, ValidationError
+from fstore_spark.lakehouse.tables import read_feature_table
+from fstore_spark.quality import (
+    DriftReport,
+    Expectation,
+    MonitorPlan,
+    MonitorResult,
+    MonitorRule,
+    Statistics,
+    ValidationReport,
+    detect_drift,
+    load_monitoring,
+    monitor_view,
+    select_rows,
+    validate,
+    view_statistics,
+)
+from fstore_spark.registry.context import StoreContext
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+__all__ = ["Quality"]
+
+Window = tuple[datetime | str, datetime | str]
+
+
+class Quality:
+    """Validates, describes, compares and monitors the feature tables of a store."""
+
+    def __init__(self, ctx: StoreContext) -> None:
+        self._ctx = ctx
+
+    def _features(self, view: str) -> list[str]:
+        fv = self._ctx.registry.get("feature_view", view).obj
+        return list(fv.feature_names)
+
+    def _rows(self, view: str, version: int | None, window: Window | None) -> DataFrame:
+        table = read_feature_table(self._ctx.spark, self._ctx.root, view, as_of_version=version)
+        return select_rows(table, window)
+
+    def validate(
+        self,
+        view: str,
+        expectations: list[Expectation],
+        version: int | None,
+        window: Window | None,
+        fail: bool,
+    ) -> ValidationReport:
+        """Check expectations on a view's rows; raise when ``fail`` and a rule fails."""
+        report = validate(self._rows(view, version, window), expectations)
+        if fail:
+            report.raise_on_failure()
+        return report
+
+    def statistics(self, view: str, version: int | None, recompute: bool) -> Statistics:
+        """Statistics of a view's features at a Delta version (kept per version)."""
+        return view_statistics(
+            self._ctx.spark,
+            self._ctx.root,
+            view,
+            self._features(view),
+            version=version,
+            recompute=recompute,
+        )
+
+    def drift(
+        self,
+        view: str,
+        baseline: tuple[int | None, Window | None],
+        current: tuple[int | None, Window | None, DataFrame | None],
+        features: list[str] | None,
+        method: str,
+        threshold: float | None,
+        **options: Any,
+    ) -> DriftReport:
+        """Drift between a baseline (version, window) and current rows or given data.
+
+        Raises:
+            ValidationError: neither a baseline version nor a baseline window was given.
+        """
+        baseline_version, baseline_window = baseline
+        version, window, data = current
+        if baseline_version is None and baseline_window is None:
+            raise ValidationError(
+                f"drift of {view!r}: give baseline_version= or baseline_window=(start, end)."
+            )
+        names = self._features(view)
+        base = self._rows(view, baseline_version, baseline_window)
+        cur = data if data is not None else self._rows(view, version, window)
+        cols = [f for f in (features or names) if f in cur.columns]
+        return detect_drift(base, cur, cols, method=method, threshold=threshold, **options)
+
+    def monitor(self, view: str, rules: list[MonitorRule], **options: Any) -> MonitorResult:
+        """Check a view against monitor rules, send alerts, record the check."""
+        return monitor_view(
+            self._ctx.spark, self._ctx.root, view, self._features(view), rules, **options
+        )
+
+    def run_plan(
+        self, plan: str | Mapping[str, Any] | list[MonitorPlan], views: list[str] | None
+    ) -> list[MonitorResult]:
+        """Monitor every view of a plan (or only ``views``); the plan is validated first.
+
+        Raises:
+            NotFoundError: a view in ``views`` is not in the plan.
+        """
+        plans = plan if isinstance(plan, list) else load_monitoring(plan)
+        names = [p.view for p in plans]
+        unknown = sorted(set(views or []) - set(names))
+        if unknown:
+            raise NotFoundError(
+                f"view(s) {unknown} are not in the monitoring plan; it has {names}."
+            )
+        return [
+            self.monitor(
+                p.view,
+                list(p.rules),
+                baseline_version=p.baseline_version,
+                baseline_window=p.baseline_window,
+                channels=list(p.channels),
+            )
+            for p in plans
+            if views is None or p.view in views
+        ]

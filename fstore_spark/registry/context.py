@@ -1,0 +1,100 @@
+"""What every service of a store shares: configuration, Spark session, registry, snapshots.
+
+The context builds the session and the registry lazily, hands out registry snapshots, and is
+the one place that forgets cached definitions: every registry write goes through
+:meth:`StoreContext.apply`, which drops the latest snapshot and every cache derived from it
+(the online serving catalog, started A/B tests...). A service that caches something derived
+from the registry keeps it in :meth:`StoreContext.cached`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from fstore_spark.registry.registry import Plan, Registry
+from fstore_spark.registry.snapshot import RegistrySnapshot
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from fstore_spark.config import FeatureStoreConfig
+
+__all__ = ["StoreContext"]
+
+_T = TypeVar("_T")
+
+
+class StoreContext:
+    """Configuration, a lazily built Spark session and registry, and registry-derived caches.
+
+    Args:
+        config: The store's configuration.
+        spark: A session to use; default the active one or one built from ``config.spark``.
+    """
+
+    def __init__(self, config: FeatureStoreConfig, spark: SparkSession | None = None) -> None:
+        self.config = config
+        self._spark = spark
+        self._registry: Registry | None = None
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def spark(self) -> SparkSession:
+        """The SparkSession (the active one, or built from ``config.spark`` on first use)."""
+        if self._spark is None:
+            from fstore_spark.session import get_spark
+
+            self._spark = get_spark(self.config.spark)
+        return self._spark
+
+    @property
+    def registry(self) -> Registry:
+        """The Delta-backed registry of the project."""
+        if self._registry is None:
+            self._registry = Registry(
+                self.spark,
+                self.config.registry_path,
+                max_retries=self.config.registry.max_commit_retries,
+            )
+        return self._registry
+
+    @property
+    def root(self) -> str:
+        """The project's folder in the lakehouse (``<lakehouse.root>/<project>``)."""
+        return self.config.project_root
+
+    def table_path(self, name: str) -> str:
+        """Location of a project table in the lakehouse."""
+        return f"{self.config.project_root}/{name}"
+
+    def snapshot(self, as_of_version: int | None = None) -> RegistrySnapshot:
+        """The registry now (a fresh, consistent read), or as of a registry version."""
+        version = self.registry.version() if as_of_version is None else as_of_version
+        if version is None:  # nothing applied yet
+            return RegistrySnapshot.of(None, [])
+        return RegistrySnapshot.of(version, self.registry.list(as_of_version=version))
+
+    def apply(
+        self,
+        objects: list[Any],
+        *,
+        prune: bool = False,
+        settings: Mapping[tuple[str, str], Any] | None = None,
+    ) -> Plan:
+        """Write definitions and settings to the registry, then forget derived caches."""
+        try:
+            return self.registry.apply(objects, prune=prune, settings=settings)
+        finally:
+            self.forget()
+
+    def cached(self, key: str, build: Callable[[], _T]) -> _T:
+        """A value derived from the registry, built once until the next :meth:`forget`."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        value: _T = self._cache[key]
+        return value
+
+    def forget(self) -> None:
+        """Drop every cache derived from the registry (after a write, or another process's)."""
+        self._cache.clear()
