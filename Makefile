@@ -31,8 +31,8 @@ lint: setup  ## ruff + mypy on the package
 test: setup lint  ## set up, lint, type-check, run the whole test suite
 	$(BIN)/pytest
 
-test-fast: setup  ## unit tests only (no Spark)
-	$(BIN)/pytest tests/unit
+test-fast: setup  ## the tests that need no Spark session
+	$(BIN)/pytest -m 'not spark and not slow'
 
 demo: setup  ## end-to-end quickstart (starts a throwaway redis-server if none answers)
 	scripts/demo.sh $(PY)

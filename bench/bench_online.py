@@ -1,4 +1,4 @@
-"""Benchmark: Redis sync and online reads (issue 7), against a redis-server started here.
+"""Benchmark: Redis sync and online reads, against a redis-server started here.
 
     .venv/bin/python bench/bench_online.py                      # 100k and 1M entities
     .venv/bin/python bench/bench_online.py --sizes 100000       # quicker

@@ -1,4 +1,4 @@
-"""The seed feature repo: customer transaction and demographic features.
+"""The demo feature repo: customer transaction and demographic features.
 
 Source paths are relative to the project's lakehouse root (``<lakehouse.root>/<project>``).
 """

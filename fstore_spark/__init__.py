@@ -32,7 +32,7 @@ from fstore_spark.errors import (
     SessionError,
     ValidationError,
 )
-from fstore_spark.lineage.tracking import FeatureSpec
+from fstore_spark.lineage.spec import FeatureSpec
 from fstore_spark.ml import ABTest, ABTestResults  # A/B tests of feature sets
 from fstore_spark.offline.training import (
     HistoricalFeatures,

@@ -23,10 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from fstore_spark.errors import FstoreError
+
+if TYPE_CHECKING:
+    from fstore_spark.store import FeatureStore
 
 __all__ = ["main"]
 
@@ -63,7 +66,6 @@ def _parser() -> argparse.ArgumentParser:
     di.add_argument("view")
     di.add_argument("v1", type=int)
     di.add_argument("v2", type=int)
-    # online store (issue 7)
     sy = sub.add_parser("sync", help="sync views' latest values to the Redis online store")
     sy.add_argument("views", nargs="*", help="feature views (default: every online view)")
     sy.add_argument("--full", action="store_true", help="full reload into a new namespace")
@@ -137,6 +139,84 @@ def _sync(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(store: FeatureStore, args: argparse.Namespace) -> int:
+    print(store.plan())
+    return 0
+
+
+def _apply(store: FeatureStore, args: argparse.Namespace) -> int:
+    print(store.apply(prune=not args.no_prune))
+    version = store.registry.version()
+    print(f"Applied. Registry {store.config.registry_path} is at version {version}.")
+    return 0
+
+
+def _list(store: FeatureStore, args: argparse.Namespace) -> int:
+    entries = store.registry.list(args.category, as_of_version=args.as_of_version)
+    print(f"{'CATEGORY':<14} {'NAME':<40} {'VERSION':>7}  UPDATED_AT  APPLIED_BY")
+    for e in entries:
+        print(
+            f"{e.category:<14} {e.name:<40} {e.version:>7}  "
+            f"{e.updated_at:%Y-%m-%dT%H:%M:%S}  {e.applied_by}"
+        )
+    return 0
+
+
+def _describe(store: FeatureStore, args: argparse.Namespace) -> int:
+    print(json.dumps(store.describe(args.name), indent=2, default=str))
+    return 0
+
+
+def _materialize(store: FeatureStore, args: argparse.Namespace) -> int:
+    if args.incremental:
+        result = store.materialize_incremental(args.view, end=args.end)
+    elif args.start and args.end:
+        result = store.materialize(args.view, args.start, args.end)
+    else:
+        print("fstore: error: give --start and --end, or --incremental", file=sys.stderr)
+        return 2
+    print(json.dumps(result.to_dict(), indent=2))
+    return 0
+
+
+def _versions(store: FeatureStore, args: argparse.Namespace) -> int:
+    print(json.dumps(store.list_versions(args.view), indent=2, default=str))
+    return 0
+
+
+def _diff(store: FeatureStore, args: argparse.Namespace) -> int:
+    print(json.dumps(store.diff_versions(args.view, args.v1, args.v2).to_dict(), indent=2))
+    return 0
+
+
+def _stats(store: FeatureStore, args: argparse.Namespace) -> int:
+    stats = store.feature_statistics(args.view, version=args.version, recompute=args.recompute)
+    print(json.dumps(stats.to_dict(), indent=2, default=str))
+    return 0
+
+
+def _serve(store: FeatureStore, args: argparse.Namespace) -> int:
+    from fstore_spark.server import serve
+
+    serve(store, host=args.host, port=args.port, refresh_seconds=args.refresh_seconds)
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
+    "plan": _plan,
+    "apply": _apply,
+    "list": _list,
+    "describe": _describe,
+    "materialize": _materialize,
+    "versions": _versions,
+    "diff": _diff,
+    "sync": _sync,
+    "stats": _stats,
+    "monitor": _monitor,
+    "serve": _serve,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args = _parser().parse_args(argv)
@@ -144,54 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         store = FeatureStore(repo_path=args.repo, config=args.config)
-        if args.command == "plan":
-            print(store.plan())
-        elif args.command == "apply":
-            plan = store.apply(prune=not args.no_prune)
-            print(plan)
-            version = store.registry.version()
-            print(f"Applied. Registry {store.config.registry_path} is at version {version}.")
-        elif args.command == "list":
-            entries = store.registry.list(args.category, as_of_version=args.as_of_version)
-            print(f"{'CATEGORY':<14} {'NAME':<40} {'VERSION':>7}  UPDATED_AT  APPLIED_BY")
-            for e in entries:
-                print(
-                    f"{e.category:<14} {e.name:<40} {e.version:>7}  "
-                    f"{e.updated_at:%Y-%m-%dT%H:%M:%S}  {e.applied_by}"
-                )
-        elif args.command == "describe":
-            print(json.dumps(store.describe(args.name), indent=2, default=str))
-        elif args.command == "materialize":
-            if args.incremental:
-                result = store.materialize_incremental(args.view, end=args.end)
-            elif args.start and args.end:
-                result = store.materialize(args.view, args.start, args.end)
-            else:
-                print("fstore: error: give --start and --end, or --incremental", file=sys.stderr)
-                return 2
-            print(json.dumps(result.to_dict(), indent=2))
-        elif args.command == "versions":
-            print(json.dumps(store.list_versions(args.view), indent=2, default=str))
-        elif args.command == "diff":
-            diff = store.diff_versions(args.view, args.v1, args.v2)
-            print(json.dumps(diff.to_dict(), indent=2))
-        elif args.command == "sync":
-            return _sync(store, args)
-        elif args.command == "stats":
-            stats = store.feature_statistics(
-                args.view, version=args.version, recompute=args.recompute
-            )
-            print(json.dumps(stats.to_dict(), indent=2, default=str))
-        elif args.command == "monitor":
-            return _monitor(store, args)
-        elif args.command == "serve":
-            from fstore_spark.server import serve
-
-            serve(store, host=args.host, port=args.port, refresh_seconds=args.refresh_seconds)
+        return _COMMANDS[args.command](store, args)
     except FstoreError as exc:
         print(f"fstore: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -217,7 +217,7 @@ class FeatureStore:
         """Backfill a view's feature table for ``start <= feature_timestamp <= end``.
 
         One Delta commit; rerunning the same range gives the same rows (idempotent).
-        See :mod:`fstore_spark.offline.aggregation` for the window semantics.
+        See :mod:`fstore_spark.offline.windows` for the window semantics.
         """
         return self._tables.backfill(view, start, end)
 

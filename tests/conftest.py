@@ -30,6 +30,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that starts Spark (directly or through a fixture) with ``spark``."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)
+
+
+def _extra_conf() -> dict[str, str]:
+    """``FSTORE_TEST_SPARK_CONF="k=v,k=v"``: extra settings for the test session (tuning)."""
+    raw = os.environ.get("FSTORE_TEST_SPARK_CONF", "")
+    return dict(kv.split("=", 1) for kv in raw.split(",") if kv)
+
+
 @pytest.fixture(scope="session")
 def spark():  # type: ignore[no-untyped-def]
     from fstore_spark.config import SparkConfig
@@ -45,6 +58,7 @@ def spark():  # type: ignore[no-untyped-def]
             "spark.ui.showConsoleProgress": "false",
             "spark.sql.adaptive.coalescePartitions.enabled": "true",
             "spark.databricks.delta.snapshotPartitions": "1",
+            **_extra_conf(),
         },
     )
     session = get_spark(cfg)

@@ -91,7 +91,7 @@ class Aggregation(Serialisable):
     * ``min``, ``max``: numeric, timestamp, date or string columns.
     * ``count``: non-null values of ``column``, or all events for ``column="*"``.
     * ``count_distinct``, ``approx_count_distinct``: distinct non-null values; both are computed
-      exactly by the engine (see :mod:`fstore_spark.offline.aggregation`), "approx" is accepted for
+      exactly by the engine (see :mod:`fstore_spark.offline.windows`), "approx" is accepted for
       compatibility with other feature stores.
     * ``last``: value of the latest event (by event time, then created time) in the window.
     * ``recency``: days (fractional) from the latest event with a non-null ``column`` — or any

@@ -3,6 +3,10 @@
 The store's training-set calls come here: a training set is built by
 :class:`~fstore_spark.offline.training_sets.TrainingSets` and, inside an active MLflow run (or
 when asked), logged with its feature spec (:mod:`fstore_spark.lineage.tracking`).
+
+MLflow is reached through ``MlflowClient`` with an explicit tracking URI and run id. The one
+process-wide effect is :meth:`Lineage.ensure_run`: with no active run it starts one in the
+configured experiment and leaves it active for the user's own ``mlflow.log_*`` calls.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fstore_spark.errors import LineageError, NotFoundError
+from fstore_spark.lineage.artifacts import load_run_spec
+from fstore_spark.lineage.datasets import read_label_rows, snapshot_entity_df
+from fstore_spark.lineage.spec import FeatureSpec
 from fstore_spark.lineage.tracking import (
-    FeatureSpec,
-    load_run_spec,
+    RunTarget,
     log_training_set,
     runs_using_filter,
-    snapshot_entity_df,
     tracking_uri,
 )
 from fstore_spark.offline.training import HistoricalFeatures, dataframe_fingerprint
@@ -51,19 +56,42 @@ class Lineage:
         cfg = self._ctx.config
         return tracking_uri(cfg.mlflow.tracking_uri, cfg.tracking_uri)
 
-    def ensure_run(self) -> None:
-        """Start a run in the configured experiment unless one is active (left active)."""
+    def ensure_run(self) -> RunTarget:
+        """The run to log to: the active MLflow run, else a new one (left active).
+
+        The active run lives in the tracking store of MLflow's fluent API, so its target is
+        ``mlflow.get_tracking_uri()``; a new run is started in the configured experiment of
+        the store's tracking URI (:meth:`tracking_uri`).
+        """
         import mlflow
 
-        if mlflow.active_run() is not None:
-            return
+        run = mlflow.active_run()
+        if run is None:
+            run = self._start_run()
+        return RunTarget(tracking_uri=mlflow.get_tracking_uri(), run_id=run.info.run_id)
+
+    def _start_run(self) -> Any:
+        """Start a fluent run in the configured experiment, created if absent."""
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
         cfg = self._ctx.config
-        mlflow.set_tracking_uri(self.tracking_uri())
-        name = cfg.mlflow.experiment
-        if mlflow.get_experiment_by_name(name) is None:
-            mlflow.create_experiment(name, artifact_location=cfg.artifact_location)
-        mlflow.set_experiment(name)
-        mlflow.start_run()
+        uri = self.tracking_uri()
+        client = MlflowClient(tracking_uri=uri)
+        found = client.get_experiment_by_name(cfg.mlflow.experiment)
+        experiment_id = (
+            found.experiment_id
+            if found is not None
+            else client.create_experiment(
+                cfg.mlflow.experiment, artifact_location=cfg.artifact_location
+            )
+        )
+        # The run stays active for the user's fluent calls (mlflow.log_metric, a flavor's
+        # log_model), which go to the fluent tracking URI: it must point at the store's for as
+        # long as the run is active, so it is set (public API) and deliberately not restored.
+        if mlflow.get_tracking_uri() != uri:
+            mlflow.set_tracking_uri(uri)
+        return mlflow.start_run(experiment_id=experiment_id)
 
     def historical(
         self,
@@ -99,8 +127,7 @@ class Lineage:
         spec = FeatureSpec.from_training_set(
             ts, self._ctx.config.project, output=dataframe_fingerprint(ts.df)
         )
-        self.ensure_run()
-        ts.mlflow_run_id = log_training_set(spark, root, spec)
+        ts.mlflow_run_id = log_training_set(spark, root, spec, self.ensure_run())
 
     def reproduce(self, run_id: str, entity_df: Any, verify: bool) -> HistoricalFeatures:
         """Rebuild a run's training set by time travel; with ``verify``, check fingerprints.
@@ -141,9 +168,8 @@ class Lineage:
                 f"run {run_id}: the spec records no readable label rows. Fix: pass the "
                 "original entity_df=..."
             )
-        reader = self._ctx.spark.read.format("delta").option("versionAsOf", int(src["version"]))
         try:
-            return reader.table(src["table"]) if src.get("table") else reader.load(src["path"])
+            return read_label_rows(self._ctx.spark, src)
         except Exception as exc:
             raise LineageError(f"run {run_id}: cannot read the label rows at {src}: {exc}") from exc
 

@@ -18,7 +18,7 @@ from fstore_spark.core.feature_set_versions import parse_feature_set_id
 from fstore_spark.errors import EntityRowError, ExperimentError, LineageError, NotFoundError
 from fstore_spark.lakehouse.tables import is_delta_table
 from fstore_spark.lakehouse.writes import insert_new_rows
-from fstore_spark.lineage.tracking import model_spec, using_tracking_uri
+from fstore_spark.lineage.artifacts import model_spec
 from fstore_spark.ml.ab_metrics import evaluate_variants
 from fstore_spark.ml.ab_results import ABTestResults
 from fstore_spark.ml.ab_test import ABTest, check_key_types, variant_column
@@ -78,13 +78,12 @@ class ABTests:
 
     def _check_model(self, test: ABTest, variant: str, uri: str, feature_set: str) -> None:
         """A variant's model must have been logged from the variant's feature set."""
-        with using_tracking_uri(self._models_uri()):
-            try:
-                spec = model_spec(uri)
-            except LineageError as exc:
-                raise ExperimentError(
-                    f"A/B test {test.name!r}: model {uri!r} of variant {variant!r}: {exc}"
-                ) from exc
+        try:
+            spec = model_spec(self._models_uri(), uri)
+        except LineageError as exc:
+            raise ExperimentError(
+                f"A/B test {test.name!r}: model {uri!r} of variant {variant!r}: {exc}"
+            ) from exc
         got = (spec.feature_set or {}).get("name")
         if got != feature_set:
             raise ExperimentError(
@@ -306,9 +305,11 @@ class ABTests:
             joined, started, label_column="_label", now=now, exposures=exposures
         )
         if log_to_mlflow:
-            self._models.ensure_run()  # in the configured experiment, left active
-            with using_tracking_uri(self._models_uri()):
-                res.log_to_mlflow()
+            # log_to_mlflow logs to the active run through the fluent API: ensure_run makes one
+            # active (in the configured experiment, left active), and the fluent tracking URI
+            # is where that run lives
+            self._models.ensure_run()
+            res.log_to_mlflow()
         return res
 
     def _window_of_log(self, test: ABTest) -> DataFrame:

@@ -113,6 +113,7 @@ class Encoder:
     max_categories: int = 10_000
 
     def __post_init__(self) -> None:
+        """Check the method and its parameters; store the method's canonical name."""
         if self.method not in _METHODS:
             raise DefinitionError(
                 f"unknown encoder method {self.method!r}; valid: {', '.join(_METHODS)}."
@@ -124,6 +125,7 @@ class Encoder:
             raise DefinitionError("smoothing must be >= 0 and max_categories >= 1.")
 
     def _check(self, df: DataFrame) -> None:
+        """The columns exist, and the encoded column's type fits the method."""
         types = dict(df.dtypes)
         for c in [self.column] + ([self.target] if self.target else []):
             if c not in types:
@@ -150,45 +152,70 @@ class Encoder:
 
         Spark aggregations; only the state reaches the driver (at most ``max_categories``
         entries).
+
+        Raises:
+            DefinitionError: a column is missing or of the wrong type, or ``target`` and
+                ``ordinal`` encodings find more than ``max_categories`` categories.
+        """
+        self._check(df)
+        if self.method == "standard":
+            return self._fit_standard(df)
+        if self.method == "target":
+            return self._fit_target(df)
+        return self._fit_ranks(df)
+
+    def _fit_standard(self, df: DataFrame) -> FittedEncoder:
+        """Mean and sample stddev; the row count rides on the same single aggregation."""
+        from pyspark.sql import functions as F
+
+        col = F.col(f"`{self.column}`")
+        r = df.agg(
+            F.count(F.lit(1)).alias("n"), F.mean(col).alias("m"), F.stddev_samp(col).alias("s")
+        ).first()
+        assert r is not None  # a global aggregation always yields one row
+        mean = float(r["m"]) if r["m"] is not None else 0.0
+        sd = float(r["s"]) if r["s"] is not None else 0.0
+        return FittedEncoder(self, int(r["n"]), mean=mean, stddev=sd)
+
+    def _fit_target(self, df: DataFrame) -> FittedEncoder:
+        """The prior (mean of the labelled rows) and the smoothed label mean per category."""
+        from pyspark.sql import functions as F
+
+        col = F.col(f"`{self.column}`")
+        y = F.col(f"`{self.target}`").cast("double")
+        labelled = df.where(y.isNotNull())
+        # mean() skips null labels: the prior of the labelled rows, with the row count
+        head = df.agg(F.count(F.lit(1)).alias("n"), F.mean(y).alias("p")).first()
+        assert head is not None
+        rows = int(head["n"])
+        prior = float(head["p"]) if head["p"] is not None else 0.0
+        stats = (
+            labelled.where(col.isNotNull())
+            .groupBy(col.cast("string").alias(_KEY))
+            .agg(F.sum(y).alias("s"), F.count(F.lit(1)).alias("n"))
+            .limit(self.max_categories + 1)
+            .collect()
+        )
+        self._bounded(len(stats))
+        mapping = {
+            r[_KEY]: (float(r["s"]) + self.smoothing * prior) / (int(r["n"]) + self.smoothing)
+            for r in stats
+        }
+        return FittedEncoder(self, rows, prior=prior, mapping=mapping)
+
+    def _fit_ranks(self, df: DataFrame) -> FittedEncoder:
+        """Categories ranked by frequency, ties by value (``ordinal`` and ``onehot``).
+
+        One more than ``max_categories`` is fetched so that ``ordinal`` can tell a full set
+        from a cut one; ``onehot`` keeps the most frequent.
         """
         from pyspark.sql import functions as F
 
-        self._check(df)
         col = F.col(f"`{self.column}`")
-        if self.method == "standard":  # the row count rides on the one aggregation
-            r = df.agg(
-                F.count(F.lit(1)).alias("n"), F.mean(col).alias("m"), F.stddev_samp(col).alias("s")
-            ).first()
-            assert r is not None  # a global aggregation always yields one row
-            mean = float(r["m"]) if r["m"] is not None else 0.0
-            sd = float(r["s"]) if r["s"] is not None else 0.0
-            return FittedEncoder(self, int(r["n"]), mean=mean, stddev=sd)
-        key = col.cast("string")
-        if self.method == "target":
-            y = F.col(f"`{self.target}`").cast("double")
-            labelled = df.where(y.isNotNull())
-            # mean() skips null labels: the prior of the labelled rows, with the row count
-            head = df.agg(F.count(F.lit(1)).alias("n"), F.mean(y).alias("p")).first()
-            assert head is not None
-            rows = int(head["n"])
-            prior = float(head["p"]) if head["p"] is not None else 0.0
-            stats = (
-                labelled.where(col.isNotNull())
-                .groupBy(key.alias(_KEY))
-                .agg(F.sum(y).alias("s"), F.count(F.lit(1)).alias("n"))
-                .limit(self.max_categories + 1)
-                .collect()
-            )
-            self._bounded(len(stats))
-            mapping = {
-                r[_KEY]: (float(r["s"]) + self.smoothing * prior) / (int(r["n"]) + self.smoothing)
-                for r in stats
-            }
-            return FittedEncoder(self, rows, prior=prior, mapping=mapping)
         rows = df.count()
         counts = (
             df.where(col.isNotNull())
-            .groupBy(key.alias(_KEY))
+            .groupBy(col.cast("string").alias(_KEY))
             .agg(F.count(F.lit(1)).alias("n"))
             .orderBy(F.col("n").desc(), F.col(_KEY).asc())
             .limit(self.max_categories + 1)
@@ -200,6 +227,7 @@ class Encoder:
         return FittedEncoder(self, rows, mapping={c: float(i) for i, c in enumerate(cats)})
 
     def _bounded(self, n: int) -> None:
+        """Refuse more categories than kept: a silent cut would mis-encode frequent rows."""
         if n > self.max_categories:
             raise DefinitionError(
                 f"{self.method} encoding of {self.column!r}: more than {self.max_categories} "
@@ -217,11 +245,22 @@ class Encoder:
         contributes to its encoding). Other methods do not look at the label:
         ``fit(df).transform(df)``.
         """
-        from pyspark.sql import functions as F
-
         fitted = self.fit(df)
         if self.method != "target" or folds < 2:
             return fitted, fitted.transform(df)
+        return fitted, self._out_of_fold(df, fitted, folds, seed)
+
+    def _out_of_fold(
+        self, df: DataFrame, fitted: FittedEncoder, folds: int, seed: int
+    ) -> DataFrame:
+        """``df`` with each row target-encoded by the statistics of the other folds (lazy).
+
+        A category's other-fold sums are its total minus its own fold's, so the plan is a few
+        grouped aggregations and joins, never one pass per fold. The prior is the label mean
+        of the other folds too (``fitted.prior`` when they hold no labels).
+        """
+        from pyspark.sql import functions as F
+
         col = F.col(f"`{self.column}`")
         y = F.col(f"`{self.target}`").cast("double")
         fold = F.pmod(F.xxhash64(F.lit(seed), *[F.col(f"`{c}`") for c in df.columns]), F.lit(folds))
@@ -256,10 +295,9 @@ class Encoder:
         cn = F.coalesce(F.col("_fs_tn"), zero) - F.coalesce(F.col("_fs_cn"), zero)
         value = (cs + m * prior) / (cn + m)
         value = F.when(cn + m > 0, value).otherwise(prior)
-        encoded = out.withColumn(fitted.outputs[0], value.cast("double")).select(
+        return out.withColumn(fitted.outputs[0], value.cast("double")).select(
             *[F.col(f"`{c}`") for c in df.columns], fitted.outputs[0]
         )
-        return fitted, encoded
 
 
 @dataclass(frozen=True)
@@ -303,9 +341,11 @@ class FittedEncoder:
         return [e.output or f"{e.column}{suffix}"]
 
     def _unseen(self) -> float:
+        """The value of an unseen or null category: the prior (target) or -1 (ranks)."""
         return self.prior if self.encoder.method == "target" else -1.0
 
     def _scale(self, x: float) -> float:
+        """``(x - mean) / stddev``; 0 for a constant column (as the Spark path)."""
         return (x - self.mean) / self.stddev if self.stddev > 0 else 0.0
 
     def transform(self, df: DataFrame) -> DataFrame:
@@ -355,6 +395,7 @@ class FittedEncoder:
         return pd.concat([pdf, enc], axis=1)
 
     def _encode(self, v: Any) -> dict[str, Any]:
+        """Output column -> value for one input value (the pandas and record paths)."""
         e = self.encoder
         if e.method == "standard":
             if v is None or (isinstance(v, float) and math.isnan(v)):

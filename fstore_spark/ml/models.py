@@ -4,6 +4,10 @@
 the model's ``MLmodel`` metadata; :meth:`Models.score_batch` reads it back, looks the features
 up point-in-time for the rows to score, applies the same encoder state, and runs the model on
 the executors with ``mlflow.pyfunc.spark_udf``.
+
+Models are read from the store's tracking URI explicitly (``spark_udf`` gets a local copy, as it
+cannot be told a URI); only a flavor's ``log_model`` uses MLflow's fluent API, since it logs to
+the active run.
 """
 
 from __future__ import annotations
@@ -12,15 +16,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from fstore_spark.errors import LineageError
-from fstore_spark.lineage.service import Lineage
-from fstore_spark.lineage.tracking import (
-    ENCODERS_METADATA_KEY,
-    MODEL_METADATA_KEY,
-    FeatureSpec,
+from fstore_spark.lineage.artifacts import (
+    downloaded_model,
+    local_model_metadata,
     model_encoders,
-    model_spec,
-    using_tracking_uri,
+    spec_from_metadata,
 )
+from fstore_spark.lineage.service import Lineage
+from fstore_spark.lineage.spec import ENCODERS_METADATA_KEY, MODEL_METADATA_KEY, FeatureSpec
+from fstore_spark.lineage.tracking import RunTarget
 from fstore_spark.ml.encoders import FittedEncoder, apply_encoders
 from fstore_spark.offline.training import HistoricalFeatures, to_spark_df
 from fstore_spark.registry.context import StoreContext
@@ -42,9 +46,9 @@ class Models:
         """The MLflow tracking URI models are logged to and loaded from."""
         return self._lineage.tracking_uri()
 
-    def ensure_run(self) -> None:
-        """Start an MLflow run in the configured experiment unless one is active."""
-        self._lineage.ensure_run()
+    def ensure_run(self) -> RunTarget:
+        """The active MLflow run, else one started in the configured experiment (left active)."""
+        return self._lineage.ensure_run()
 
     def log_model(
         self,
@@ -62,8 +66,6 @@ class Models:
             LineageError: the flavor has no ``log_model``, or columns the model or encoders
                 read are not in the training set.
         """
-        import mlflow
-
         module = importlib.import_module(f"mlflow.{flavor}") if isinstance(flavor, str) else flavor
         if not hasattr(module, "log_model"):
             raise LineageError(f"flavor {flavor!r} has no log_model; pass e.g. mlflow.sklearn.")
@@ -74,9 +76,11 @@ class Models:
         metadata = {**kwargs.pop("metadata", {}), MODEL_METADATA_KEY: spec.to_dict()}
         if encoders:
             metadata[ENCODERS_METADATA_KEY] = [e.to_dict() for e in encoders]
-        self._lineage.ensure_run()
+        run = self._lineage.ensure_run()
+        # a flavor's log_model has no run parameter: it logs to the active (fluent) run, which
+        # ensure_run guarantees, at the fluent tracking URI, which is where that run lives
         info = module.log_model(model, name=artifact_path, metadata=metadata, **kwargs)
-        mlflow.set_tag("fstore.model", info.model_uri)
+        run.client().set_tag(run.run_id, "fstore.model", info.model_uri)
         return info
 
     def score_batch(
@@ -87,14 +91,14 @@ class Models:
         prediction_column: str,
         timestamp_column: str | None,
     ) -> DataFrame:
-        """Rows, their point-in-time features and the model's prediction (lazy)."""
-        import mlflow.pyfunc
+        """Rows, their point-in-time features and the model's prediction (lazy).
+
+        Raises:
+            LineageError: the model cannot be read, or was not logged through the store.
+        """
         from pyspark.sql import functions as F
 
-        uri = self._lineage.tracking_uri()
-        with using_tracking_uri(uri):
-            spec = model_spec(model_uri)
-            encoders = [FittedEncoder.from_dict(d) for d in model_encoders(model_uri)]
+        spec, encoders, predict = self._scoring_udf(model_uri, result_type)
         ts_col = timestamp_column or spec.timestamp_column
         labels = to_spark_df(self._ctx.spark, entity_df)
         if ts_col not in labels.columns:
@@ -108,12 +112,28 @@ class Models:
             log_to_mlflow=False,
         )
         cols = list(spec.model_input_columns or spec.feature_columns)
-        with using_tracking_uri(uri):
-            predict = mlflow.pyfunc.spark_udf(
-                self._ctx.spark, model_uri, result_type=result_type, env_manager="local"
-            )
         features = apply_encoders(ts.df, encoders)  # the state training used, if any
         return features.withColumn(prediction_column, predict(F.struct(*[F.col(c) for c in cols])))
+
+    def _scoring_udf(
+        self, model_uri: str, result_type: str
+    ) -> tuple[FeatureSpec, list[FittedEncoder], Any]:
+        """A model's feature spec, fitted encoders and Spark UDF, from one download.
+
+        ``spark_udf`` resolves a model URI through MLflow's process-wide tracking URI, so it
+        gets a local copy fetched from the store's URI; it copies the files it needs, so the
+        copy is deleted when the UDF is built.
+        """
+        import mlflow.pyfunc
+
+        with downloaded_model(self._lineage.tracking_uri(), model_uri) as local:
+            metadata = local_model_metadata(local)
+            spec = spec_from_metadata(model_uri, metadata)
+            encoders = [FittedEncoder.from_dict(d) for d in model_encoders(metadata)]
+            predict = mlflow.pyfunc.spark_udf(
+                self._ctx.spark, local, result_type=result_type, env_manager="local"
+            )
+        return spec, encoders, predict
 
 
 def _check_inputs(ts: HistoricalFeatures, cols: list[str], encoders: list[FittedEncoder]) -> None:

@@ -43,10 +43,12 @@ _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal"
 
 
 def _numeric(dtype: str) -> bool:
+    """Whether a Spark type name (``df.dtypes``) is numeric."""
     return dtype.startswith(_NUMERIC)
 
 
 def _check(df: DataFrame, columns: Sequence[str]) -> dict[str, str]:
+    """Column -> Spark type of ``df``, after checking that ``columns`` exist."""
     types = dict(df.dtypes)
     missing = [c for c in columns if c not in types]
     if missing:
@@ -58,6 +60,7 @@ def _check(df: DataFrame, columns: Sequence[str]) -> dict[str, str]:
 
 
 def _q(c: str) -> Column:
+    """A column reference that survives dots and backticks in the name."""
     from pyspark.sql import functions as F
 
     return F.col(f"`{c.replace('`', '``')}`")
@@ -132,8 +135,7 @@ def _bin_columns(
 
     Numeric columns: the number of quantile edges strictly below the value, the edges being
     the distinct ``1/bins ... (bins-1)/bins`` quantiles (one job for every numeric column).
-    Others: the value among the
-    ``max_categories`` most frequent, else one shared bucket.
+    Others: the value among the ``max_categories`` most frequent, else one shared bucket.
     """
     from pyspark.sql import functions as F
 
@@ -196,20 +198,24 @@ def mutual_information(
     joint: dict[int, dict[tuple[Any, Any], int]] = {i: {} for i in range(len(features))}
     for r in counts:
         joint[int(r["f"])][(r["x"], r["y"])] = int(r["n"])
-    out: dict[str, float] = {}
-    for i, f in enumerate(features):
-        cells_i = joint[i]
-        n = sum(cells_i.values())
-        px: dict[Any, int] = {}
-        py: dict[Any, int] = {}
-        for (xv, yv), k in cells_i.items():
-            px[xv] = px.get(xv, 0) + k
-            py[yv] = py.get(yv, 0) + k
-        mi = 0.0
-        for (xv, yv), k in cells_i.items():
-            mi += (k / n) * math.log(k * n / (px[xv] * py[yv]))
-        out[f] = max(mi, 0.0)
-    return out
+    return {f: _mutual_information(joint[i]) for i, f in enumerate(features)}
+
+
+def _mutual_information(joint: dict[tuple[Any, Any], int]) -> float:
+    """Mutual information (nats) of a joint count table {(x bin, y bin): count}.
+
+    Empty cells are absent, so every logarithm is defined; rounding below 0 is clipped.
+    """
+    n = sum(joint.values())
+    px: dict[Any, int] = {}
+    py: dict[Any, int] = {}
+    for (xv, yv), k in joint.items():
+        px[xv] = px.get(xv, 0) + k
+        py[yv] = py.get(yv, 0) + k
+    mi = 0.0
+    for (xv, yv), k in joint.items():
+        mi += (k / n) * math.log(k * n / (px[xv] * py[yv]))
+    return max(mi, 0.0)
 
 
 def select_features(

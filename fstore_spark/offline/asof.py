@@ -87,12 +87,44 @@ def asof_join(
     Raises:
         PointInTimeError: missing columns or clashing names.
     """
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
     keys = list(keys)
     fkeys = list(feature_key_columns or keys)
     values = list(value_columns)
+    _check_inputs(labels, features, keys, fkeys, label_ts, feature_ts, values, created_ts)
+    label_cols = list(labels.columns)
+    packed = _pack_labels(labels, keys, label_ts)
+    feats = (
+        _pack_features(features, fkeys, feature_ts, created_ts, values)
+        .transform(_within_bounds, prune_bounds, ttl)
+        .transform(_of_label_keys, packed if few_label_keys else None, len(keys))
+    )
+    answered = (
+        _timeline(packed, feats, len(keys))
+        .transform(_carry_forward, len(keys))
+        .transform(_answers, values, ttl, keep_feature_ts)
+    )
+    missing = _unanswerable(packed, features, values, keep_feature_ts)
+    return answered.unionByName(missing).select(
+        *label_cols, *values, *([FOUND_TS] if keep_feature_ts else [])
+    )
+
+
+def _key_columns(n: int) -> list[str]:
+    """The join keys, renamed by position so label and feature rows share them."""
+    return [f"_fs_k{i}" for i in range(n)]
+
+
+def _check_inputs(
+    labels: DataFrame,
+    features: DataFrame,
+    keys: list[str],
+    fkeys: list[str],
+    label_ts: str,
+    feature_ts: str,
+    values: list[str],
+    created_ts: str | None,
+) -> None:
+    """Both sides hold the columns the join reads, and no feature name clashes with a label's."""
     _check(labels, [*keys, label_ts], "entity_df")
     _check(
         features, [*fkeys, feature_ts, *values, *([created_ts] if created_ts else [])], "features"
@@ -103,71 +135,133 @@ def asof_join(
             f"feature column(s) {clash} clash with columns of entity_df. Fix: rename those "
             "label columns, or request full feature names (view__feature)."
         )
+
+
+def _pack_labels(labels: DataFrame, keys: list[str], label_ts: str) -> DataFrame:
+    """Label rows as (keys, time, whether they can match, every label column in one struct).
+
+    The struct lets any label schema union with the feature rows, keeps duplicate labels
+    distinct, and makes each label row travel once.
+    """
+    from pyspark.sql import functions as F
+
     lts = F.col(label_ts).cast("timestamp")
-    label_cols = list(labels.columns)
     has_key = lts.isNotNull()
     for k in keys:
         has_key = has_key & F.col(k).isNotNull()
-    # label columns travel packed in one struct, so any label schema unions with features
-    packed = labels.select(
-        *[F.col(k).alias(f"_fs_k{i}") for i, k in enumerate(keys)],
+    return labels.select(
+        *[F.col(k).alias(kc) for k, kc in zip(keys, _key_columns(len(keys)), strict=True)],
         lts.alias("_fs_ts"),
         has_key.alias("_fs_has_key"),
-        F.struct(*[F.col(c) for c in label_cols]).alias("_fs_label"),
+        F.struct(*[F.col(c) for c in labels.columns]).alias("_fs_label"),
     )
 
+
+def _pack_features(
+    features: DataFrame,
+    fkeys: list[str],
+    feature_ts: str,
+    created_ts: str | None,
+    values: list[str],
+) -> DataFrame:
+    """Feature rows with a key as (keys, time, created time, values and time in one struct).
+
+    The struct carries the feature time with the values, so the ttl check reads the time of
+    the row that was carried, and a null value is never filled from an older row.
+    """
+    from pyspark.sql import functions as F
+
+    fts = F.col(feature_ts).cast("timestamp")
+    created = F.col(created_ts).cast("timestamp") if created_ts else F.lit(None).cast("timestamp")
+    kcols = _key_columns(len(fkeys))
     feats = features.select(
-        *[F.col(fk).alias(f"_fs_k{i}") for i, fk in enumerate(fkeys)],
-        F.col(feature_ts).cast("timestamp").alias("_fs_ts"),
-        (
-            F.col(created_ts).cast("timestamp") if created_ts else F.lit(None).cast("timestamp")
-        ).alias("_fs_created"),
-        F.struct(
-            F.col(feature_ts).cast("timestamp").alias(FOUND_TS), *[F.col(c) for c in values]
-        ).alias("_fs_val"),
+        *[F.col(fk).alias(kc) for fk, kc in zip(fkeys, kcols, strict=True)],
+        fts.alias("_fs_ts"),
+        created.alias("_fs_created"),
+        F.struct(fts.alias(FOUND_TS), *[F.col(c) for c in values]).alias("_fs_val"),
     )
-    for i in range(len(keys)):
-        feats = feats.where(F.col(f"_fs_k{i}").isNotNull())
-    if prune_bounds is not None:
-        lo, hi = prune_bounds
-        cond = F.col("_fs_ts") <= F.lit(hi).cast("timestamp")
-        if ttl is not None:
-            cond = cond & (F.col("_fs_ts") >= F.lit(lo - ttl).cast("timestamp"))
-        feats = feats.where(cond)
-    if few_label_keys:
-        # few label keys: drop every other key's feature rows before the sort
-        label_keys = (
-            packed.where("_fs_has_key").select(*[f"_fs_k{i}" for i in range(len(keys))]).distinct()
-        )
-        feats = feats.join(
-            F.broadcast(label_keys), on=[f"_fs_k{i}" for i in range(len(keys))], how="left_semi"
-        )
+    for kc in kcols:
+        feats = feats.where(F.col(kc).isNotNull())
+    return feats
 
-    kcols = [f"_fs_k{i}" for i in range(len(keys))]
+
+def _within_bounds(
+    feats: DataFrame, bounds: tuple[datetime, datetime] | None, ttl: timedelta | None
+) -> DataFrame:
+    """Feature rows that some label can see: ``[min label time - ttl, max label time]``.
+
+    The bounds are literals, so Delta skips files by their statistics.
+    """
+    from pyspark.sql import functions as F
+
+    if bounds is None:
+        return feats
+    lo, hi = bounds
+    cond = F.col("_fs_ts") <= F.lit(hi).cast("timestamp")
+    if ttl is not None:
+        cond = cond & (F.col("_fs_ts") >= F.lit(lo - ttl).cast("timestamp"))
+    return feats.where(cond)
+
+
+def _of_label_keys(feats: DataFrame, packed: DataFrame | None, n_keys: int) -> DataFrame:
+    """Feature rows of the labels' keys only (broadcast semi join), when labels are given.
+
+    Worth it when the labels hold few keys: every other key's feature rows skip the sort.
+    """
+    from pyspark.sql import functions as F
+
+    if packed is None:
+        return feats
+    kcols = _key_columns(n_keys)
+    label_keys = packed.where("_fs_has_key").select(*kcols).distinct()
+    return feats.join(F.broadcast(label_keys), on=kcols, how="left_semi")
+
+
+def _timeline(packed: DataFrame, feats: DataFrame, n_keys: int) -> DataFrame:
+    """Matchable label rows and feature rows in one frame, told apart by ``_fs_is_label``."""
+    from pyspark.sql import functions as F
+
     val_type = feats.schema["_fs_val"].dataType
     label_type = packed.schema["_fs_label"].dataType
-    unioned = (
-        packed.where("_fs_has_key")
-        .select(
-            *kcols,
-            "_fs_ts",
-            F.lit(1).alias("_fs_is_label"),
-            F.lit(None).cast("timestamp").alias("_fs_created"),
-            F.lit(None).cast(val_type).alias("_fs_val"),
-            "_fs_label",
-        )
-        .unionByName(
-            feats.withColumn("_fs_is_label", F.lit(0)).withColumn(
-                "_fs_label", F.lit(None).cast(label_type)
-            )
-        )
+    labels = packed.where("_fs_has_key").select(
+        *_key_columns(n_keys),
+        "_fs_ts",
+        F.lit(1).alias("_fs_is_label"),
+        F.lit(None).cast("timestamp").alias("_fs_created"),
+        F.lit(None).cast(val_type).alias("_fs_val"),
+        "_fs_label",
     )
-    # at equal times feature rows sort before labels (feature_ts <= label_ts is eligible), and
-    # among features the latest created comes last so that it is the one carried forward
+    features = feats.withColumn("_fs_is_label", F.lit(0)).withColumn(
+        "_fs_label", F.lit(None).cast(label_type)
+    )
+    return labels.unionByName(features)
+
+
+def _carry_forward(timeline: DataFrame, n_keys: int) -> DataFrame:
+    """Label rows with ``_fs_last``: the latest feature struct at or before them, per key.
+
+    At equal times feature rows sort before labels (``feature_ts <= label_ts`` is eligible),
+    and among features the latest created comes last so that it is the one carried forward.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
     order = [F.col("_fs_ts"), F.col("_fs_is_label"), F.col("_fs_created").asc_nulls_first()]
-    running = Window.partitionBy(*kcols).orderBy(*order).rowsBetween(Window.unboundedPreceding, 0)
-    carried = unioned.withColumn("_fs_last", F.last("_fs_val", ignorenulls=True).over(running))
-    found = carried.where(F.col("_fs_is_label") == 1)
+    running = (
+        Window.partitionBy(*_key_columns(n_keys))
+        .orderBy(*order)
+        .rowsBetween(Window.unboundedPreceding, 0)
+    )
+    carried = timeline.withColumn("_fs_last", F.last("_fs_val", ignorenulls=True).over(running))
+    return carried.where(F.col("_fs_is_label") == 1)
+
+
+def _answers(
+    found: DataFrame, values: list[str], ttl: timedelta | None, keep_feature_ts: bool
+) -> DataFrame:
+    """Label columns plus the carried values, null where the carried row is older than ttl."""
+    from pyspark.sql import functions as F
+
     last = F.col("_fs_last")
     ok = last.isNotNull()
     if ttl is not None:
@@ -177,19 +271,24 @@ def asof_join(
     out_cols = [F.when(ok, last[c]).alias(c) for c in values]
     if keep_feature_ts:
         out_cols.append(F.when(ok, last[FOUND_TS]).alias(FOUND_TS))
-    answered = found.select("_fs_label.*", *out_cols)
-    # labels with a null key (or time) find nothing: they come out with null features
-    missing = packed.where(~F.col("_fs_has_key")).select(
+    return found.select("_fs_label.*", *out_cols)
+
+
+def _unanswerable(
+    packed: DataFrame, features: DataFrame, values: list[str], keep_feature_ts: bool
+) -> DataFrame:
+    """Labels with a null key (or time): they find nothing and come out with null features."""
+    from pyspark.sql import functions as F
+
+    return packed.where(~F.col("_fs_has_key")).select(
         "_fs_label.*",
         *[F.lit(None).cast(features.schema[c].dataType).alias(c) for c in values],
         *([F.lit(None).cast("timestamp").alias(FOUND_TS)] if keep_feature_ts else []),
     )
-    return answered.unionByName(missing).select(
-        *label_cols, *values, *([FOUND_TS] if keep_feature_ts else [])
-    )
 
 
 def _check(df: DataFrame, cols: list[str], what: str) -> None:
+    """``df`` has every column of ``cols`` (``what`` names it in the error)."""
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise PointInTimeError(

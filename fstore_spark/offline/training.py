@@ -183,7 +183,8 @@ def get_historical_features(
         view_versions: Per view, (registry version, definition hash), recorded in ``inputs``.
 
     Returns:
-        The lazy training set with its inputs.
+        The lazy training set with its inputs. One pass over the label rows is run (time
+        bounds, key counts and fingerprint); the features themselves are not computed.
 
     Raises:
         PointInTimeError: missing key/time columns, unknown views in ``as_of``.
@@ -191,99 +192,27 @@ def get_historical_features(
     """
     resolved = resolve_feature_refs(list(refs), views)
     labels = to_spark_df(spark, entity_df)
-    if timestamp_column not in labels.columns:
-        raise PointInTimeError(
-            f"entity_df has no timestamp column {timestamp_column!r}; columns: "
-            f"{', '.join(labels.columns)}. Fix: pass timestamp_column=..."
-        )
     pins = dict(as_of or {})
-    unknown = sorted(set(pins) - {r.view for r in resolved})
-    if unknown:
-        raise PointInTimeError(f"as_of names view(s) {unknown} that are not requested.")
-
-    by_view: dict[str, list[str]] = {}
-    for r in resolved:
-        by_view.setdefault(r.view, []).append(r.feature)
-
-    from pyspark.sql import functions as F
-
-    # one pass over the labels: time bounds (literal pruning of every feature table) and a
-    # rough count of distinct keys per view (few keys -> broadcast semi join of feature rows)
+    by_view = _features_by_view(labels, resolved, timestamp_column, pins)
     key_sets = {v: list(join_keys[v]) for v in by_view}
-    for v, ks in key_sets.items():
-        missing = [k for k in ks if k not in labels.columns]
-        if missing:
-            raise PointInTimeError(
-                f"entity_df lacks join key(s) {missing} of feature view {v!r}; it has "
-                f"{', '.join(labels.columns)}."
-            )
-    bounds_row = labels.select(
-        F.min(F.col(timestamp_column).cast("timestamp")).alias("lo"),
-        F.max(F.col(timestamp_column).cast("timestamp")).alias("hi"),
-        *[
-            F.approx_count_distinct(F.struct(*ks)).alias(f"n_{i}")
-            for i, ks in enumerate(key_sets.values())
-        ],
-        *_fingerprint_exprs(labels),
-    ).first()
-    bounds = None
-    few: dict[str, bool] = {}
-    entity_rows, entity_fp = _fingerprint_of(labels, bounds_row)
-    if bounds_row is not None and bounds_row["lo"] is not None:
-        bounds = (bounds_row["lo"], bounds_row["hi"])
-        few = {v: bounds_row[f"n_{i}"] <= _FEW_KEYS for i, v in enumerate(key_sets)}
-
+    _check_join_keys(labels, key_sets)
+    scan = _scan_labels(labels, timestamp_column, key_sets)
     out = labels
     inputs: list[ViewInput] = []
     output_names: list[str] = []
     for view_name, feats in by_view.items():
-        view = views[view_name]
-        keys = key_sets[view_name]
-        pin = pins.get(view_name)
-        version = pin if isinstance(pin, int) else None
-        stamp = None if pin is None or isinstance(pin, int) else pin
-        table = read_feature_table(
-            spark, project_root, view, as_of_version=version, as_of_timestamp=stamp
+        request = _ViewRequest(
+            name=view_name,
+            view=views[view_name],
+            features=feats,
+            keys=key_sets[view_name],
+            pin=pins.get(view_name),
+            names={f: f"{view_name}__{f}" if full_feature_names else f for f in feats},
+            registered=(view_versions or {}).get(view_name),
         )
-        delta_version = (
-            version
-            if version is not None
-            else _read_version(spark, feature_table_path(project_root, view_name), stamp)
-        )
-        names = {f: f"{view_name}__{f}" if full_feature_names else f for f in feats}
-        renamed = table.select(
-            *keys,
-            FEATURE_TIMESTAMP,
-            CREATED_TIMESTAMP,
-            *[F.col(f).alias(names[f]) for f in feats],
-        )
-        joined = asof_join(
-            out,
-            renamed,
-            keys=keys,
-            label_ts=timestamp_column,
-            feature_ts=FEATURE_TIMESTAMP,
-            value_columns=[names[f] for f in feats],
-            ttl=view.ttl,
-            created_ts=CREATED_TIMESTAMP,
-            keep_feature_ts=True,
-            prune_bounds=bounds,
-            few_label_keys=few.get(view_name, False),
-        )
-        joined = _post_process(joined, view, feats, names, timestamp_column)
-        out = joined
-        output_names += [names[f] for f in feats]
-        reg = (view_versions or {}).get(view_name)
-        inputs.append(
-            ViewInput(
-                view=view_name,
-                features=tuple(feats),
-                delta_version=delta_version,
-                view_version=None if reg is None else reg[0],
-                definition_hash=None if reg is None else reg[1],
-                path=feature_table_path(project_root, view_name),
-            )
-        )
+        out, view_input = _join_view(spark, project_root, out, request, scan, timestamp_column)
+        inputs.append(view_input)
+        output_names += [request.names[f] for f in feats]
     return HistoricalFeatures(
         df=out,
         inputs=inputs,
@@ -292,10 +221,141 @@ def get_historical_features(
         feature_columns=output_names,
         join_keys=key_sets,
         full_feature_names=full_feature_names,
-        entity_rows=entity_rows,
-        entity_fingerprint=entity_fp,
+        entity_rows=scan.rows,
+        entity_fingerprint=scan.fingerprint,
         entity_columns=list(labels.columns),
     )
+
+
+@dataclass(frozen=True)
+class _LabelScan:
+    """What one pass over the label rows learned.
+
+    Attributes:
+        bounds: (min, max) label time, or ``None`` without labels: literal pruning bounds.
+        few_keys: Per view, whether the labels hold few distinct keys (a broadcast semi join
+            of the feature rows pays off).
+        rows: Label row count.
+        fingerprint: Content fingerprint of the label rows.
+    """
+
+    bounds: tuple[datetime, datetime] | None
+    few_keys: dict[str, bool]
+    rows: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class _ViewRequest:
+    """One view's part of a request: its features, keys, pin and output names."""
+
+    name: str
+    view: FeatureView
+    features: list[str]
+    keys: list[str]
+    pin: int | datetime | str | None
+    names: dict[str, str]  # feature -> output column
+    registered: tuple[int, str] | None  # (registry version, definition hash)
+
+
+def _features_by_view(
+    labels: DataFrame, resolved: list[FeatureRef], ts_col: str, pins: dict[str, Any]
+) -> dict[str, list[str]]:
+    """Requested feature names per view, in request order, after checking time and pins."""
+    if ts_col not in labels.columns:
+        raise PointInTimeError(
+            f"entity_df has no timestamp column {ts_col!r}; columns: "
+            f"{', '.join(labels.columns)}. Fix: pass timestamp_column=..."
+        )
+    unknown = sorted(set(pins) - {r.view for r in resolved})
+    if unknown:
+        raise PointInTimeError(f"as_of names view(s) {unknown} that are not requested.")
+    by_view: dict[str, list[str]] = {}
+    for r in resolved:
+        by_view.setdefault(r.view, []).append(r.feature)
+    return by_view
+
+
+def _check_join_keys(labels: DataFrame, key_sets: dict[str, list[str]]) -> None:
+    """The label rows hold the join keys of every requested view."""
+    for v, ks in key_sets.items():
+        missing = [k for k in ks if k not in labels.columns]
+        if missing:
+            raise PointInTimeError(
+                f"entity_df lacks join key(s) {missing} of feature view {v!r}; it has "
+                f"{', '.join(labels.columns)}."
+            )
+
+
+def _scan_labels(labels: DataFrame, ts_col: str, key_sets: dict[str, list[str]]) -> _LabelScan:
+    """One pass over the labels: time bounds, rough distinct keys per view, fingerprint."""
+    from pyspark.sql import functions as F
+
+    row = labels.select(
+        F.min(F.col(ts_col).cast("timestamp")).alias("lo"),
+        F.max(F.col(ts_col).cast("timestamp")).alias("hi"),
+        *[
+            F.approx_count_distinct(F.struct(*ks)).alias(f"n_{i}")
+            for i, ks in enumerate(key_sets.values())
+        ],
+        *_fingerprint_exprs(labels),
+    ).first()
+    rows, fingerprint = _fingerprint_of(labels, row)
+    if row is None or row["lo"] is None:
+        return _LabelScan(None, {}, rows, fingerprint)
+    few = {v: row[f"n_{i}"] <= _FEW_KEYS for i, v in enumerate(key_sets)}
+    return _LabelScan((row["lo"], row["hi"]), few, rows, fingerprint)
+
+
+def _join_view(
+    spark: SparkSession,
+    project_root: str,
+    labels: DataFrame,
+    request: _ViewRequest,
+    scan: _LabelScan,
+    ts_col: str,
+) -> tuple[DataFrame, ViewInput]:
+    """Attach one view's features to the label rows; record which table version fed them."""
+    from pyspark.sql import functions as F
+
+    view, feats, names = request.view, request.features, request.names
+    pin = request.pin
+    version = pin if isinstance(pin, int) else None
+    stamp = None if pin is None or isinstance(pin, int) else pin
+    table = read_feature_table(
+        spark, project_root, view, as_of_version=version, as_of_timestamp=stamp
+    )
+    path = feature_table_path(project_root, request.name)
+    delta_version = version if version is not None else _read_version(spark, path, stamp)
+    renamed = table.select(
+        *request.keys,
+        FEATURE_TIMESTAMP,
+        CREATED_TIMESTAMP,
+        *[F.col(f).alias(names[f]) for f in feats],
+    )
+    joined = asof_join(
+        labels,
+        renamed,
+        keys=request.keys,
+        label_ts=ts_col,
+        feature_ts=FEATURE_TIMESTAMP,
+        value_columns=[names[f] for f in feats],
+        ttl=view.ttl,
+        created_ts=CREATED_TIMESTAMP,
+        keep_feature_ts=True,
+        prune_bounds=scan.bounds,
+        few_label_keys=scan.few_keys.get(request.name, False),
+    )
+    reg = request.registered
+    view_input = ViewInput(
+        view=request.name,
+        features=tuple(feats),
+        delta_version=delta_version,
+        view_version=None if reg is None else reg[0],
+        definition_hash=None if reg is None else reg[1],
+        path=path,
+    )
+    return _post_process(joined, view, feats, names, ts_col), view_input
 
 
 def _fingerprint_exprs(df: DataFrame) -> list[Any]:

@@ -32,7 +32,7 @@ from fstore_spark.lakehouse.tables import (
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = ["VersionDiff", "diff_versions", "list_versions"]
 
@@ -166,44 +166,13 @@ def diff_versions(
     Raises:
         NotFoundError: either version does not exist.
     """
-    from pyspark.sql import functions as F
-
     old = read_feature_table(spark, project_root, view, as_of_version=v1)
     new = read_feature_table(spark, project_root, view, as_of_version=v2)
     keys = [*join_keys, FEATURE_TIMESTAMP]
     skip = set(keys) | {CREATED_TIMESTAMP}
     feats = [c for c in new.columns if c not in skip and c in old.columns]
-    a = old.select(*keys, *[F.col(f).alias(f"{f}__old") for f in feats], F.lit(True).alias("_l"))
-    b = new.select(*keys, *[F.col(f).alias(f"{f}__new") for f in feats], F.lit(True).alias("_r"))
-    # null-safe key equality: a null join key is a key like any other in a feature table
-    cond = [a[k].eqNullSafe(b[k]) for k in keys]
-    joined = a.join(b, on=cond, how="full_outer").select(
-        *[F.coalesce(a[k], b[k]).alias(k) for k in keys],
-        *[F.col(f"{f}__old") for f in feats],
-        *[F.col(f"{f}__new") for f in feats],
-        F.col("_l"),
-        F.col("_r"),
-    )
-    diff_flags = [~F.col(f"{f}__old").eqNullSafe(F.col(f"{f}__new")) for f in feats]
-    any_diff = F.lit(False)
-    for flag in diff_flags:
-        any_diff = any_diff | flag
-    kind = (
-        F.when(F.col("_l").isNull(), "added")
-        .when(F.col("_r").isNull(), "removed")
-        .when(any_diff, "changed")
-        .otherwise("unchanged")
-    )
-    classified = joined.withColumn(_KIND, kind).drop("_l", "_r")
-    both = F.col(_KIND).isin("changed", "unchanged")
-    row = classified.select(
-        *[F.sum((F.col(_KIND) == k).cast("long")).alias(k) for k in _KINDS],
-        *[F.sum((both & flag).cast("long")).alias(f"f{i}") for i, flag in enumerate(diff_flags)],
-    ).first()
-    counts = {k: int((row[k] if row is not None else 0) or 0) for k in _KINDS}
-    per_feature = {
-        f: int((row[f"f{i}"] if row is not None else 0) or 0) for i, f in enumerate(feats)
-    }
+    classified = _classified(old, new, keys, feats)
+    counts, per_feature = _count_kinds(classified, feats)
     return VersionDiff(
         view=view,
         from_version=v1,
@@ -218,3 +187,53 @@ def diff_versions(
 
 
 _KINDS = ("added", "removed", "changed", "unchanged")
+
+
+def _differs(f: str) -> Column:
+    """Whether a matched row's old and new values of feature ``f`` differ (nulls are equal)."""
+    from pyspark.sql import functions as F
+
+    return ~F.col(f"{f}__old").eqNullSafe(F.col(f"{f}__new"))
+
+
+def _classified(old: DataFrame, new: DataFrame, keys: list[str], feats: list[str]) -> DataFrame:
+    """Both versions' rows side by side (full outer join on the keys), each with its kind."""
+    from pyspark.sql import functions as F
+
+    a = old.select(*keys, *[F.col(f).alias(f"{f}__old") for f in feats], F.lit(True).alias("_l"))
+    b = new.select(*keys, *[F.col(f).alias(f"{f}__new") for f in feats], F.lit(True).alias("_r"))
+    # null-safe key equality: a null join key is a key like any other in a feature table
+    cond = [a[k].eqNullSafe(b[k]) for k in keys]
+    joined = a.join(b, on=cond, how="full_outer").select(
+        *[F.coalesce(a[k], b[k]).alias(k) for k in keys],
+        *[F.col(f"{f}__old") for f in feats],
+        *[F.col(f"{f}__new") for f in feats],
+        F.col("_l"),
+        F.col("_r"),
+    )
+    any_diff = F.lit(False)
+    for f in feats:
+        any_diff = any_diff | _differs(f)
+    kind = (
+        F.when(F.col("_l").isNull(), "added")
+        .when(F.col("_r").isNull(), "removed")
+        .when(any_diff, "changed")
+        .otherwise("unchanged")
+    )
+    return joined.withColumn(_KIND, kind).drop("_l", "_r")
+
+
+def _count_kinds(classified: DataFrame, feats: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows per kind, and per feature the matched rows whose value changed (one pass)."""
+    from pyspark.sql import functions as F
+
+    both = F.col(_KIND).isin("changed", "unchanged")
+    row = classified.select(
+        *[F.sum((F.col(_KIND) == k).cast("long")).alias(k) for k in _KINDS],
+        *[F.sum((both & _differs(f)).cast("long")).alias(f"f{i}") for i, f in enumerate(feats)],
+    ).first()
+    counts = {k: int((row[k] if row is not None else 0) or 0) for k in _KINDS}
+    per_feature = {
+        f: int((row[f"f{i}"] if row is not None else 0) or 0) for i, f in enumerate(feats)
+    }
+    return counts, per_feature

@@ -43,7 +43,7 @@ from fstore_spark.core import (
 from fstore_spark.errors import DefinitionError
 
 # ---------------------------------------------------------------------------------------------
-# Builders: the seed definitions of the demo project
+# Builders: the definitions of the demo project
 # ---------------------------------------------------------------------------------------------
 
 

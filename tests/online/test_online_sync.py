@@ -1,7 +1,8 @@
 """Redis sync and online reads against a real redis-server and Delta feature tables.
 
 Full, then incremental touching exactly the changed entities (Redis == Delta); a run killed
-mid-way then rerun (never older over newer); online == training set at "now". Timestamps are relative to the real clock, because Redis expires keys by it.
+mid-way then rerun (never older over newer); online == training set at "now". Timestamps are
+relative to the real clock, because Redis expires keys by it.
 """
 
 from __future__ import annotations

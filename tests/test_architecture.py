@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "fstore_spark"
+PACKAGE = Path(__file__).resolve().parents[1] / "fstore_spark"
 
 LAYERS = {
     "_version": 0,
@@ -150,3 +150,25 @@ def test_modules_and_functions_are_small(path: Path) -> None:
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert long == [], "split the function(s)"
+
+
+def test_readme_package_table_matches_the_tree() -> None:
+    """Every subpackage has a row in the README's layout table, and every row exists."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    rows = {
+        line.split("`")[1].removeprefix("fstore_spark/").rstrip("/")
+        for line in readme.splitlines()
+        if line.startswith("| `fstore_spark/") and line.split("`")[1].endswith("/")
+    } - {""}
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert rows == packages
+
+
+def test_architecture_doc_lists_every_module() -> None:
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    missing = [
+        str(p.relative_to(PACKAGE))
+        for p in _modules()
+        if p.name != "__init__.py" and p.name != "_version.py" and f"`{p.name}`" not in doc
+    ]
+    assert missing == []

@@ -1,4 +1,4 @@
-"""Acceptance (issue 2): after set-up, a Delta session starts with no network at all.
+"""After set-up, a Delta session starts with no network at all.
 
 The child process runs in a fresh network namespace (``unshare --net``) that has only a
 loopback interface, so any attempt to reach Maven Central (``spark.jars.packages``) or any other

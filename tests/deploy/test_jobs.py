@@ -1,4 +1,4 @@
-"""spark-submit jobs run end to end against a project config (issue 4, acceptance 3)."""
+"""spark-submit jobs run end to end against a project config."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 6: feature versions, feature set versions, MLflow lineage, reproduction, score_batch.
+"""Feature versions, feature set versions, MLflow lineage, reproduction, score_batch.
 
 Everything runs against a real MLflow tracking store (SQLite in a temp folder, fixture
 ``mlflow_uri``) and real Delta tables.
@@ -126,7 +126,7 @@ def store(spark, lakehouse: Path) -> FeatureStore:
 def test_mlflow_lineage_reproduce_and_score_batch(
     spark, store: FeatureStore, mlflow_uri: str
 ) -> None:
-    """Acceptance 1-3: a real sklearn run logs inputs + spec; reproduce; score_batch."""
+    """A real sklearn run logs inputs + spec; reproduce; score_batch."""
     import mlflow
     from mlflow.tracking import MlflowClient
     from sklearn.impute import SimpleImputer

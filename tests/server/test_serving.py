@@ -1,4 +1,4 @@
-"""HTTP feature server, ``fstore sync`` and ``jobs/sync_online.py`` under spark-submit (issue 7).
+"""HTTP feature server, ``fstore sync`` and ``jobs/sync_online.py`` under spark-submit.
 
 One small project is materialized once per module; each test syncs or reads it.
 """
@@ -27,7 +27,7 @@ NOW = datetime.now(UTC)
 
 @pytest.fixture(scope="module")
 def project(spark, redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A config file whose project has the seed repo's demographic view materialized."""
+    """A config file whose project has the demo repo's demographic view materialized."""
     redis.Redis.from_url(redis_server).flushall()
     conf = tmp_path_factory.mktemp("serving") / "conf"
     conf.mkdir()

@@ -1,4 +1,4 @@
-"""Registry and plan/apply (issue 3): versions, time travel, validation before write, races."""
+"""Registry and plan/apply: versions, time travel, validation before write, races."""
 
 from __future__ import annotations
 

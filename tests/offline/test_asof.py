@@ -1,4 +1,4 @@
-"""As-of join (issue 5) against pandas ``merge_asof`` on randomized data, plus time travel."""
+"""As-of join against pandas ``merge_asof`` on randomized data, plus time travel."""
 
 from __future__ import annotations
 
@@ -238,7 +238,7 @@ def test_time_travel_rebuilds_old_training_set(spark, lakehouse: Path) -> None:
     assert now.loc["a", "age"] == 31 and old_pd.loc["a", "age"] == 30
     assert old_pd.loc["b", "city"] == "unknown"  # null value -> the feature's default
     assert old_pd.loc["c", "city"] == "unknown" and pd.isna(old_pd.loc["c", "age"])
-    # the seed API: start/end filter the labels
+    # get_training_features: start/end filter the labels
     seed = store.get_training_features(
         ["profile:age"], labels, "event_timestamp", start_date=T0, end_date=T0 + 2 * day
     )

@@ -1,4 +1,4 @@
-"""Aggregation engine (issue 4) against a brute-force reference on randomized data.
+"""Aggregation engine against a brute-force reference on randomized data.
 
 The reference evaluates every aggregation for every entity at every cadence step of a dense
 grid, by looping over the raw events with the documented boundary convention
@@ -337,17 +337,18 @@ def test_backfill_is_idempotent(spark, lakehouse: Path) -> None:
     # an append proved safe at a version is a Delta idempotent transaction: a second append
     # proved at the same version (a concurrent run) is refused, never written twice
     from fstore_spark.errors import MaterializationError
-    from fstore_spark.offline.materialization import _Context, _write_features
+    from fstore_spark.offline.runs import RunContext
+    from fstore_spark.offline.storage import write_features
 
-    ctx = _Context(spark, store.config.project_root, store.get_feature_view("f"), KEYS, 1)
+    ctx = RunContext(spark, store.config.project_root, store.get_feature_view("f"), KEYS, 1)
     later = datetime(2030, 1, 1, tzinfo=UTC)
     rows = read_feature_table(spark, store.config.project_root, "f").limit(3)
     rows = rows.drop("created_timestamp").withColumn("feature_timestamp", F.lit(later))
     at = r2.table_version
-    n, version = _write_features(ctx, rows, later, later, '{"run_id": "a"}', append_at=at)
+    n, version = write_features(ctx, rows, later, later, '{"run_id": "a"}', append_at=at)
     assert (n, version) == (3, at + 1)
     with pytest.raises(MaterializationError, match="another run appended"):
-        _write_features(ctx, rows, later, later, '{"run_id": "b"}', append_at=at)
+        write_features(ctx, rows, later, later, '{"run_id": "b"}', append_at=at)
     assert read_feature_table(spark, store.config.project_root, "f").count() == len(second) + 3
 
 

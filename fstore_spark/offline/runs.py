@@ -1,0 +1,229 @@
+"""What every materialization run shares: its context, its result, and instant arithmetic.
+
+A run (:mod:`fstore_spark.offline.backfill`, :mod:`fstore_spark.offline.incremental`) builds one
+:class:`RunContext` — session, locations, the view and its registry version and definition
+hash, the time spent per step — and returns one :class:`MaterializationResult`. Instants are
+handled as aware UTC datetimes on the driver and as epoch microseconds in Spark columns.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from fstore_spark.core import FeatureView, definition_hash
+from fstore_spark.errors import MaterializationError
+from fstore_spark.lakehouse.tables import (
+    FEATURE_TIMESTAMP,
+    feature_table_path,
+    read_source,
+    source_version,
+    tile_table_path,
+    to_utc,
+)
+from fstore_spark.offline.plan import T
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+__all__ = [
+    "MaterializationResult",
+    "RunContext",
+    "align_floor",
+    "feature_rows",
+    "from_us",
+    "lit_ts",
+    "source_schema",
+    "to_us",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class MaterializationResult:
+    """What a run did.
+
+    Attributes:
+        run_id: Unique id of the run (also in the commit metadata).
+        view: Feature view name.
+        mode: ``backfill`` or ``incremental``.
+        start: First feature timestamp rewritten (UTC).
+        end: Last feature timestamp covered (UTC).
+        rows_written: Feature rows written by the commit.
+        table_version: Delta version of the feature table after the run (``None`` if nothing
+            was written).
+        source_version: Delta version of the source that was read (``None`` for parquet).
+        late_events_quarantined: Events older than the lateness bound (change feed only).
+        seconds: Wall-clock duration.
+        steps: Seconds per step, where the time went: ``source`` (reading the source's
+            version, finding new events), ``tiles`` (rolling events up into tiles and writing
+            them), ``features`` (computing the feature rows from the tiles and writing them:
+            one step, Spark computes while it writes).
+    """
+
+    run_id: str
+    view: str
+    mode: str
+    start: datetime
+    end: datetime
+    rows_written: int
+    table_version: int | None
+    source_version: int | None
+    late_events_quarantined: int
+    seconds: float
+    steps: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict."""
+        d = asdict(self)
+        d["start"], d["end"] = self.start.isoformat(), self.end.isoformat()
+        return d
+
+
+def to_us(ts: datetime) -> int:
+    """An instant as epoch microseconds (naive datetimes are taken as UTC)."""
+    ts = to_utc(ts)
+    return int((ts - _EPOCH) / timedelta(microseconds=1))
+
+
+def from_us(us: int) -> datetime:
+    """Epoch microseconds as an aware UTC datetime."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def lit_ts(ts: datetime) -> Column:
+    """An instant as a Spark timestamp literal (the session time zone is UTC)."""
+    from pyspark.sql import functions as F
+
+    return F.lit(to_utc(ts).replace(tzinfo=None)).cast("timestamp")
+
+
+def align_floor(ts: datetime, cadence: timedelta) -> datetime:
+    """The latest cadence-aligned instant at or before ``ts``."""
+    cad = int(cadence / timedelta(microseconds=1))
+    return from_us((to_us(ts) // cad) * cad)
+
+
+def source_schema(df: DataFrame) -> dict[str, str]:
+    """Definition dtypes of a source's columns (columns of other types are left out)."""
+    from pyspark.sql import types as Ty
+
+    mapping = {
+        Ty.StringType: "string",
+        Ty.IntegerType: "int32",
+        Ty.ShortType: "int32",
+        Ty.ByteType: "int32",
+        Ty.LongType: "int64",
+        Ty.FloatType: "float32",
+        Ty.DoubleType: "float64",
+        Ty.DecimalType: "float64",
+        Ty.BooleanType: "bool",
+        Ty.TimestampType: "timestamp",
+        Ty.TimestampNTZType: "timestamp",
+        Ty.DateType: "date",
+    }
+    out = {}
+    for f in df.schema.fields:
+        for cls, name in mapping.items():
+            if isinstance(f.dataType, cls):
+                out[f.name] = name
+                break
+    return out
+
+
+class RunContext:
+    """Everything a run needs: session, paths, the view and its registry version/hash.
+
+    Attributes:
+        steps: Seconds spent per named step so far (see :meth:`step`).
+    """
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        project_root: str,
+        view: FeatureView,
+        join_keys: list[str],
+        view_version: int | None,
+    ) -> None:
+        self.spark = spark
+        self.root = project_root
+        self.view = view
+        self.keys = join_keys
+        self.view_version = view_version
+        self.def_hash = definition_hash(view)
+        self.table = feature_table_path(project_root, view)
+        self.tiles = tile_table_path(project_root, view)
+        self.source = view.source
+        self.ts = view.source.timestamp_column
+        self.steps: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Add the wall-clock time of the block to ``steps[name]``."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - t0
+
+    def read_source(self) -> tuple[DataFrame, int | None]:
+        """The source as of its current Delta version, and that version (lazy).
+
+        Raises:
+            MaterializationError: the source lacks a join key column.
+        """
+        with self.step("source"):
+            version = source_version(self.spark, self.source, self.root)
+            df = read_source(self.spark, self.source, self.root, as_of_version=version)
+        missing = [k for k in self.keys if k not in df.columns]
+        if missing:
+            raise MaterializationError(
+                f"feature view {self.view.name!r}: source {self.source.name!r} lacks join key "
+                f"column(s) {missing}; columns: {', '.join(df.columns)}."
+            )
+        return df, version
+
+    def metadata(
+        self,
+        run_id: str,
+        mode: str,
+        start: datetime,
+        end: datetime,
+        src_version: int | None,
+        extra: dict[str, Any],
+    ) -> str:
+        """The commit's ``userMetadata``: the run, the definition and the source version."""
+        return json.dumps(
+            {
+                "fstore_run": True,
+                "run_id": run_id,
+                "mode": mode,
+                "view": self.view.name,
+                "view_version": self.view_version,
+                "definition_hash": self.def_hash,
+                "source": self.source.name,
+                "source_version": src_version,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                **extra,
+            },
+            sort_keys=True,
+        )
+
+
+def feature_rows(ctx: RunContext, computed: DataFrame) -> DataFrame:
+    """Engine output (keys, ``_fs_t`` in micros, features) as feature table rows."""
+    from pyspark.sql import functions as F
+
+    return computed.select(
+        *ctx.keys,
+        F.timestamp_micros(F.col(T)).alias(FEATURE_TIMESTAMP),
+        *ctx.view.feature_names,
+    )
