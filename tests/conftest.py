@@ -1,6 +1,6 @@
 """Shared test infrastructure.
 
-* ``spark``: one session-scoped SparkSession (local[2], 2 shuffle partitions, UI off, UTC,
+* ``spark``: one session-scoped SparkSession (local[2], 1 shuffle partition, no AQE, UI off, UTC,
   Delta on, driver bound to 127.0.0.1), built through :func:`fstore_spark.get_spark` so the
   offline JAR cache is exercised by every run.
 * ``redis_server``: a real ``redis-server`` started on a free loopback port for the test session
@@ -51,12 +51,13 @@ def spark():  # type: ignore[no-untyped-def]
     cfg = SparkConfig(
         master="local[2]",
         app_name="fstore_tests",
-        shuffle_partitions=2,
+        shuffle_partitions=1,
         ui_enabled=False,
         driver_memory="2g",
         options={
             "spark.ui.showConsoleProgress": "false",
-            "spark.sql.adaptive.coalescePartitions.enabled": "true",
+            # tiny test data: one shuffle partition and no adaptive re-planning per query
+            "spark.sql.adaptive.enabled": "false",
             "spark.databricks.delta.snapshotPartitions": "1",
             **_extra_conf(),
         },

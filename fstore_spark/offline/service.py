@@ -26,7 +26,7 @@ class FeatureTables:
 
     def _view(self, name: str) -> tuple[Any, list[str], int]:
         """A view, its join keys and its registry version, from one registry read."""
-        snap = self._ctx.snapshot()
+        snap = self._ctx.latest()
         entry = snap.entry("feature_view", name)
         if entry is None:
             self._ctx.registry.get("feature_view", name)  # raises NotFoundError, known views

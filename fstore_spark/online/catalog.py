@@ -160,7 +160,7 @@ class OnlineServing:
 
     def catalog(self) -> ServingCatalog:
         """The serving catalog, read once until the registry changes."""
-        return self._ctx.cached(_CATALOG, lambda: ServingCatalog(self._ctx.snapshot()))
+        return self._ctx.cached(_CATALOG, lambda: ServingCatalog(self._ctx.latest()))
 
     def refresh(self) -> None:
         """Forget cached definitions (another process changed the registry)."""

@@ -75,6 +75,10 @@ class StoreContext:
             return RegistrySnapshot.of(None, [])
         return RegistrySnapshot.of(version, self.registry.list(as_of_version=version))
 
+    def latest(self) -> RegistrySnapshot:
+        """The registry now, in one read, when its version number is not needed (``None``)."""
+        return RegistrySnapshot.of(None, self.registry.list())
+
     def apply(
         self,
         objects: list[Any],

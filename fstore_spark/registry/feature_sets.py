@@ -51,7 +51,7 @@ class FeatureSets:
         fs = FeatureSet(
             name=name, features=features, metadata=dict(metadata or {}), description=description
         )
-        snap = self._ctx.snapshot()
+        snap = self._ctx.latest()
         resolved = resolve_feature_refs(list(fs.features), snap.views)
         current = snap.entry("feature_set", name)
         digest = definition_hash(fs)

@@ -55,7 +55,8 @@ class RegistrySnapshot:
     """The registry as of one version: definitions by category, settings, and derived keys.
 
     Attributes:
-        version: Registry (Delta) version read; ``None`` before the first apply.
+        version: Registry (Delta) version read; ``None`` before the first apply, or when the
+            latest entries were read without their version (:meth:`StoreContext.latest`).
         entries: Every registry entry, as read.
     """
 
