@@ -15,7 +15,7 @@ help:  ## list the targets
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q uv  # uv installs the dependencies several times faster than pip
+	$(PY) -m pip install -q uv==0.13.9  # uv installs the dependencies several times faster than pip
 	$(BIN)/uv pip install -q --python $(PY) -e '.[dev]'
 	touch $@
 
