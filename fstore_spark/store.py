@@ -100,7 +100,7 @@ class FeatureStore:
         self._quality = Quality(self._ctx)
         self._online = OnlineServing(self._ctx)
         self._models = Models(self._ctx, self._lineage)
-        self._ab = ABTests(self._ctx, self._sets, self._models, self._online)
+        self._ab = ABTests(self._ctx, self._sets, self._lineage, self._models, self._online)
 
     # ------------------------------------------------------------------ plumbing
 

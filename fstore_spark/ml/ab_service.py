@@ -19,6 +19,7 @@ from fstore_spark.errors import EntityRowError, ExperimentError, LineageError, N
 from fstore_spark.lakehouse.tables import is_delta_table
 from fstore_spark.lakehouse.writes import insert_new_rows
 from fstore_spark.lineage.artifacts import model_spec
+from fstore_spark.lineage.service import Lineage
 from fstore_spark.ml.ab_metrics import evaluate_variants
 from fstore_spark.ml.ab_results import ABTestResults
 from fstore_spark.ml.ab_test import ABTest, check_key_types, variant_column
@@ -41,11 +42,13 @@ class ABTests:
         self,
         ctx: StoreContext,
         feature_sets: FeatureSets,
+        lineage: Lineage,
         models: Models,
         online: OnlineServing,
     ) -> None:
         self._ctx = ctx
         self._sets = feature_sets
+        self._lineage = lineage
         self._models = models
         self._online = online
         self._started: dict[str, tuple[ABTest, list[str]]] = {}  # started tests are immutable
@@ -79,7 +82,7 @@ class ABTests:
     def _check_model(self, test: ABTest, variant: str, uri: str, feature_set: str) -> None:
         """A variant's model must have been logged from the variant's feature set."""
         try:
-            spec = model_spec(self._models_uri(), uri)
+            spec = model_spec(self._lineage.tracking_uri(), uri)
         except LineageError as exc:
             raise ExperimentError(
                 f"A/B test {test.name!r}: model {uri!r} of variant {variant!r}: {exc}"
@@ -91,9 +94,6 @@ class ABTests:
                 f"trained on feature set {got!r}, not {feature_set!r}. Fix: log the variant's "
                 "model from store.get_training_set(<its feature set>, ...)."
             )
-
-    def _models_uri(self) -> str:
-        return self._models.tracking_uri()
 
     def get(self, name: str | ABTest) -> ABTest:
         """A started test, as stored.
@@ -308,7 +308,7 @@ class ABTests:
             # log_to_mlflow logs to the active run through the fluent API: ensure_run makes one
             # active (in the configured experiment, left active), and the fluent tracking URI
             # is where that run lives
-            self._models.ensure_run()
+            self._lineage.ensure_run()
             res.log_to_mlflow()
         return res
 

@@ -24,7 +24,6 @@ from fstore_spark.lineage.artifacts import (
 )
 from fstore_spark.lineage.service import Lineage
 from fstore_spark.lineage.spec import ENCODERS_METADATA_KEY, MODEL_METADATA_KEY, FeatureSpec
-from fstore_spark.lineage.tracking import RunTarget
 from fstore_spark.ml.encoders import FittedEncoder, apply_encoders
 from fstore_spark.offline.training import HistoricalFeatures, to_spark_df
 from fstore_spark.registry.context import StoreContext
@@ -41,14 +40,6 @@ class Models:
     def __init__(self, ctx: StoreContext, lineage: Lineage) -> None:
         self._ctx = ctx
         self._lineage = lineage
-
-    def tracking_uri(self) -> str:
-        """The MLflow tracking URI models are logged to and loaded from."""
-        return self._lineage.tracking_uri()
-
-    def ensure_run(self) -> RunTarget:
-        """The active MLflow run, else one started in the configured experiment (left active)."""
-        return self._lineage.ensure_run()
 
     def log_model(
         self,
