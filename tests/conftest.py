@@ -5,7 +5,7 @@
   offline JAR cache is exercised by every run.
 * ``redis_server``: a real ``redis-server`` started on a free loopback port for the test session
   and stopped after it; ``redis_url`` flushes it for each test.
-* ``mlflow_uri``: a temporary SQLite tracking store per test.
+* ``mlflow_uri``: a temporary SQLite tracking store per test (a copy of one migrated store).
 * ``lakehouse``: a temporary lakehouse folder per test.
 """
 
@@ -126,8 +126,21 @@ def redis_url(redis_server: str) -> str:
     return redis_server
 
 
+@pytest.fixture(scope="session")
+def _mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow SQLite store with its schema migrated, made once for the session.
+
+    Creating a store runs MLflow's schema migrations (2-3 s); each test gets a copy instead.
+    """
+    from mlflow import MlflowClient
+
+    db = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{db}").search_experiments()
+    return db
+
+
 @pytest.fixture()
-def mlflow_uri(tmp_path: Path) -> Iterator[str]:
+def mlflow_uri(tmp_path: Path, _mlflow_template: Path) -> Iterator[str]:
     import mlflow
     from mlflow.tracking import fluent
 
@@ -138,6 +151,7 @@ def mlflow_uri(tmp_path: Path) -> Iterator[str]:
         os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
     previous = mlflow.get_tracking_uri()
+    shutil.copyfile(_mlflow_template, tmp_path / "mlflow.db")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     forget_experiment()
     mlflow.set_tracking_uri(uri)
