@@ -128,6 +128,8 @@ class Registry:
         self.path = path
         self._max_retries = max_retries
         self._user = user
+        # entries per registry version: a version never changes, so a read of it is kept
+        self._by_version: dict[int, _list[RegistryEntry]] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -175,15 +177,33 @@ class Registry:
             raise RegistryError(
                 f"unknown registry category {category!r}; use one of {', '.join(CATEGORIES)}."
             )
-        if not self.exists():
-            if as_of_version is not None or as_of_timestamp is not None:
+        if as_of_timestamp is not None:
+            if as_of_version is not None:
+                raise RegistryError("give as_of_version or as_of_timestamp, not both.")
+            entries = self._entries(self._read(as_of_timestamp=as_of_timestamp))
+        elif as_of_version is None:
+            version = self.version()
+            if version is None:  # nothing applied yet
+                return []
+            entries = self._at_version(version)
+        else:
+            if int(as_of_version) not in self._by_version and not self.exists():
                 raise NotFoundError(
                     f"registry {self.path} has no versions yet. Fix: run `fstore apply` first."
                 )
-            return []
-        df = self._read(as_of_version, as_of_timestamp)
-        if category is not None:
-            df = df.where(df["category"] == category)
+            entries = self._at_version(int(as_of_version))
+        return [e for e in entries if category is None or e.category == category]
+
+    def _at_version(self, version: int) -> _list[RegistryEntry]:
+        """Every entry as of a registry version: read once, then served from memory."""
+        if version not in self._by_version:
+            if len(self._by_version) >= 8:  # bounded: the oldest read goes first
+                del self._by_version[next(iter(self._by_version))]
+            self._by_version[version] = self._entries(self._read(version))
+        return self._by_version[version]
+
+    def _entries(self, df: DataFrame) -> _list[RegistryEntry]:
+        """The entries of a registry read, sorted by category then name."""
         rows = df.collect()  # bounded: one row per definition
         entries = [
             RegistryEntry(
