@@ -5,11 +5,14 @@
 * If a session is already active (Databricks, a notebook, ``spark-submit`` that created it, a
   test fixture) it is returned as it is: fstore_spark never mutates a session it did not build.
 * If ``SPARK_REMOTE`` is set, a Spark Connect session is created against it.
-* Otherwise a session is built from :class:`~fstore_spark.config.SparkConfig`. Settings that
-  the launcher already put in the JVM (``spark-submit --conf``/``--packages``) win over ours.
-  The Delta JARs come from the local cache filled once by ``scripts/fetch_jars.sh`` (``make
-  jars``) and are added with ``spark.jars``, so the session starts with **no network**; when
-  the cache is missing the error says exactly how to fill it.
+* Otherwise a session is built from :class:`~fstore_spark.config.SparkConfig`. Under a
+  launcher (``spark-submit``, the ``pyspark`` shell) everything it set wins: its master, JARs,
+  packages, app name and ``--conf`` settings; the config only fills what it left unset. Jobs
+  therefore run on whatever master they were submitted to.
+  Unless the launcher provided Delta (``--packages``/``--jars``), the Delta JARs come from the
+  local cache filled once by ``scripts/fetch_jars.sh`` (``make jars``) and are added with
+  ``spark.jars``, so the session starts with **no network**; when the cache is missing the
+  error says exactly how to fill it.
 
 Local defaults: UTC session time zone (every timestamp is an instant), shuffle partitions
 scaled to the cores, UI off, driver bound to 127.0.0.1.
@@ -72,14 +75,27 @@ def delta_jars(jars_dir: str | os.PathLike[str] | None = None) -> list[str]:
     return [str((folder / n).resolve()) for n in names]
 
 
-def _launcher_conf() -> dict[str, str]:
-    """Settings already given to the JVM by a launcher (spark-submit sets system properties)."""
-    from pyspark import SparkConf
+def launched_by_spark() -> bool:
+    """Whether a Spark launcher (``spark-submit``, the ``pyspark`` shell) started this process.
 
-    try:
-        return dict(SparkConf().getAll())
-    except Exception:  # no JVM yet, nothing was set by a launcher
+    The launcher's JVM is then already running and handed this process its gateway.
+    """
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
+
+
+def _launcher_conf() -> dict[str, str]:
+    """Settings a launcher gave its JVM (``--master``, ``--jars``, ``--packages``, ``--conf``).
+
+    ``spark-submit`` passes them to the driver JVM as system properties, which a ``SparkConf``
+    reads only once Python is connected to that JVM: connect first (no new JVM is started, the
+    launcher's is reused). Without a launcher there is no JVM yet, and nothing was set.
+    """
+    if not launched_by_spark():
         return {}
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # type: ignore[attr-defined]
+    return dict(SparkConf().getAll())
 
 
 def _delta_provided(conf: dict[str, str]) -> bool:
@@ -135,7 +151,7 @@ def _wanted_conf(cfg: SparkConfig, launcher: dict[str, str]) -> dict[str, str]:
         "spark.sql.execution.arrow.pyspark.enabled": "true",
     }
     master = launcher.get("spark.master") or cfg.master
-    if master.startswith("local"):
+    if master == "local" or master.startswith("local["):  # not local-cluster[...]: a cluster
         wanted.update(_local_conf(cfg, master))
     elif cfg.shuffle_partitions:
         wanted["spark.sql.shuffle.partitions"] = str(cfg.shuffle_partitions)
