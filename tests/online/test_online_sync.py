@@ -8,6 +8,8 @@ relative to the real clock, because Redis expires keys by it.
 from __future__ import annotations
 
 import math
+import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,11 +42,15 @@ PROFILE_SCHEMA = (
 )
 
 
-def make_store(spark, root: Path, redis_url: str, project: str = "onl") -> FeatureStore:
+def open_store(spark, root: Path, redis_url: str, project: str) -> FeatureStore:
     cfg = FeatureStoreConfig.for_local(
         root, project=project, online_store={"url": redis_url, "batch_size": 7}
     )
-    store = FeatureStore(config=cfg, spark=spark)
+    return FeatureStore(config=cfg, spark=spark)
+
+
+def make_store(spark, root: Path, redis_url: str, project: str = "onl") -> FeatureStore:
+    store = open_store(spark, root, redis_url, project)
     customer = Entity(name="customer", join_keys=["customer_id"])
     place = Entity(name="place", join_keys={"city": "string", "region": "int64"})
     profile = FeatureView(
@@ -95,6 +101,34 @@ def make_store(spark, root: Path, redis_url: str, project: str = "onl") -> Featu
         ]
     )
     return store
+
+
+TEMPLATE_PROJECT = "tpl"
+
+
+@pytest.fixture(scope="module")
+def applied_template(spark, redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lakehouse whose project has the definitions applied, made once for the module.
+
+    ``apply`` costs seconds; each test copies the project folder (the registry's Delta tables
+    hold relative paths and no project name) and opens its own store on the copy.
+    """
+    root = tmp_path_factory.mktemp("online_template")
+    make_store(spark, root, redis_server, project=TEMPLATE_PROJECT)
+    return root / TEMPLATE_PROJECT
+
+
+@pytest.fixture()
+def new_store(
+    spark, lakehouse: Path, redis_url: str, applied_template: Path
+) -> Callable[[str], FeatureStore]:
+    """``new_store(project)``: a store of this test, as ``make_store`` leaves it, on a copy."""
+
+    def build(project: str) -> FeatureStore:
+        shutil.copytree(applied_template, lakehouse / project)
+        return open_store(spark, lakehouse, redis_url, project)
+
+    return build
 
 
 def profile_rows(n: int, version: int = 0) -> list[tuple]:
@@ -168,9 +202,9 @@ def ns_keys(store: FeatureStore, view: str) -> list[bytes]:
 
 
 def test_full_then_incremental_writes_exactly_the_changed_entities(
-    spark, lakehouse: Path, redis_url: str
+    spark, new_store, redis_url: str
 ) -> None:
-    store = make_store(spark, lakehouse, redis_url)
+    store = new_store("onl")
     n = 40
     write(spark, store, "profiles", profile_rows(n), PROFILE_SCHEMA)
     store.materialize("profile", T0 - DAY, T0 + 20 * DAY)
@@ -219,9 +253,9 @@ def test_full_then_incremental_writes_exactly_the_changed_entities(
 
 
 def test_killed_run_resumes_and_never_writes_older_over_newer(
-    spark, lakehouse: Path, redis_url: str
+    spark, new_store, redis_url: str
 ) -> None:
-    store = make_store(spark, lakehouse, redis_url, project="crash")
+    store = new_store("crash")
     n = 30
     write(spark, store, "profiles", profile_rows(n), PROFILE_SCHEMA)
     store.materialize("profile", T0 - DAY, T0 + 20 * DAY)
@@ -280,8 +314,8 @@ def test_killed_run_resumes_and_never_writes_older_over_newer(
     assert script(keys=[key], args=["D", 0, 7, 0]) == 3
 
 
-def test_online_read_equals_training_set_at_now(spark, lakehouse: Path, redis_url: str) -> None:
-    store = make_store(spark, lakehouse, redis_url, project="cons")
+def test_online_read_equals_training_set_at_now(spark, new_store) -> None:
+    store = new_store("cons")
     n = 12
     write(spark, store, "profiles", profile_rows(n), PROFILE_SCHEMA)
     tx = [
@@ -375,11 +409,9 @@ def test_online_read_equals_training_set_at_now(spark, lakehouse: Path, redis_ur
         store.get_online_features(["weather:temp"], [{"city": "a", "region": "north"}])
 
 
-def test_incremental_after_appends_reads_only_the_feed(
-    spark, lakehouse: Path, redis_url: str
-) -> None:
+def test_incremental_after_appends_reads_only_the_feed(spark, new_store) -> None:
     """Commits that only insert rows take the feed-only path; the result is the same."""
-    store = make_store(spark, lakehouse, redis_url, project="app")
+    store = new_store("app")
     n = 12
     write(spark, store, "profiles", profile_rows(n), PROFILE_SCHEMA)
     store.materialize("profile", T0 - DAY, T0 + 20 * DAY)

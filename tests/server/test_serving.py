@@ -149,6 +149,9 @@ def test_spark_submit_sync_online(spark, project: Path) -> None:
         str(spark_submit),
         "--master",
         "local[1]",
+        # a short-lived JVM: the C1 compiler alone and the serial GC start and finish sooner
+        "--driver-java-options",
+        "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
         str(ROOT / "jobs" / "sync_online.py"),
         "--config",
         str(project),
