@@ -6,6 +6,7 @@ Everything runs against a real MLflow tracking store (SQLite in a temp folder, f
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -107,9 +108,16 @@ def _sorted(pdf: pd.DataFrame) -> pd.DataFrame:
     return pdf.sort_values(cols).reset_index(drop=True)[cols]
 
 
-@pytest.fixture()
-def store(spark, lakehouse: Path) -> FeatureStore:
-    st = _store(spark, lakehouse)
+@pytest.fixture(scope="module")
+def _template(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lakehouse every test starts from, built once per module (apply, sources, materialize).
+
+    Each test gets its own copy (see ``store``): Delta tables hold relative file paths, so a
+    copied lakehouse is an independent one, and ``copytree`` keeps the commit timestamps.
+    """
+    root = tmp_path_factory.mktemp("lineage_template") / "lakehouse"
+    root.mkdir()
+    st = _store(spark, root)
     _write(spark, st, "txns", _txns(1), "customer_id string, ts timestamp, amount double")
     ages = {c: 20 + i for i, c in enumerate(CUSTOMERS)}
     _write(
@@ -120,7 +128,15 @@ def store(spark, lakehouse: Path) -> FeatureStore:
         "customer_id string, ts timestamp, age bigint, city string",
     )
     st.materialize("profile", T0 - DAY, T0 + 10 * DAY)
-    return st
+    return root
+
+
+@pytest.fixture()
+def store(spark, _template: Path, tmp_path: Path) -> FeatureStore:
+    """A store on this test's own copy of the template lakehouse."""
+    root = tmp_path / "lakehouse"
+    shutil.copytree(_template, root)
+    return FeatureStore(config=FeatureStoreConfig.for_local(root, project="lin"), spark=spark)
 
 
 def test_mlflow_lineage_reproduce_and_score_batch(
@@ -196,10 +212,11 @@ def test_mlflow_lineage_reproduce_and_score_batch(
     np.testing.assert_allclose(scored["prediction"].to_numpy(), expected["p"].to_numpy(), rtol=1e-9)
 
     # lineage queries
-    assert [r["run_id"] for r in store.runs_using("txn")] == [run_id]
+    txn_runs = store.runs_using("txn")
+    assert [r["run_id"] for r in txn_runs] == [run_id]
     assert [r["run_id"] for r in store.runs_using("profile:age")] == [run_id]
     assert store.runs_using("profile:city") == []  # not in the feature set
-    assert store.runs_using("txn")[0]["delta_version"] == str(versions["txn"])
+    assert txn_runs[0]["delta_version"] == str(versions["txn"])
 
     # 2. new data -> new Delta version; reproduce gives the original rows, not the new ones
     _write(spark, store, "txns", _txns(2), "customer_id string, ts timestamp, amount double")
@@ -251,11 +268,10 @@ def test_score_batch_applies_the_encoders_logged_with_the_model(
     scored = store.score_batch(info.model_uri, labels[keys]).toPandas()
     scored = scored.sort_values(keys).reset_index(drop=True)
     feats = ts.to_pandas().sort_values(keys).reset_index(drop=True)
-    want = model.predict(fitted.transform_pandas(feats)[cols])  # the serving path, in Python
+    served = fitted.transform_pandas(feats)  # the serving path, in Python
+    want = model.predict(served[cols])
     np.testing.assert_allclose(scored["prediction"].to_numpy(), want, rtol=1e-9)
-    np.testing.assert_allclose(
-        scored["city_te"].to_numpy(), fitted.transform_pandas(feats)["city_te"].to_numpy()
-    )
+    np.testing.assert_allclose(scored["city_te"].to_numpy(), served["city_te"].to_numpy())
 
 
 def test_log_to_mlflow_without_active_run_starts_one(store: FeatureStore, mlflow_uri: str) -> None:

@@ -7,6 +7,7 @@ the logged predictions joined to the labels; the online path assigns the same va
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,14 +33,16 @@ DAY = timedelta(days=1)
 CUSTOMERS = [f"c{i:03d}" for i in range(120)]
 
 
-@pytest.fixture()
-def store(spark, lakehouse: Path, redis_url: str, mlflow_uri: str) -> FeatureStore:
-    st = FeatureStore(
-        config=FeatureStoreConfig.for_local(
-            lakehouse, project="ab", online_store={"url": redis_url}
-        ),
-        spark=spark,
-    )
+@pytest.fixture(scope="module")
+def _template(spark, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lakehouse every test starts from, built once per module (apply, sources, materialize).
+
+    Each test gets its own copy (see ``store``): Delta tables hold relative file paths, so a
+    copied lakehouse is an independent one, and ``copytree`` keeps the commit timestamps.
+    """
+    root = tmp_path_factory.mktemp("ab_template") / "lakehouse"
+    root.mkdir()
+    st = FeatureStore(config=FeatureStoreConfig.for_local(root, project="ab"), spark=spark)
     st.apply(
         [
             Entity(name="customer", join_keys=["customer_id"]),
@@ -80,7 +83,18 @@ def store(spark, lakehouse: Path, redis_url: str, mlflow_uri: str) -> FeatureSto
     ).save(st.table_path("raw/profiles"))
     st.materialize("txn", T0, T0 + 21 * DAY)
     st.materialize("profile", T0, T0 + 21 * DAY)
-    return st
+    return root
+
+
+@pytest.fixture()
+def store(spark, _template: Path, tmp_path: Path, redis_url: str, mlflow_uri: str) -> FeatureStore:
+    """A store on this test's own copy of the template lakehouse, with Redis and MLflow."""
+    root = tmp_path / "lakehouse"
+    shutil.copytree(_template, root)
+    return FeatureStore(
+        config=FeatureStoreConfig.for_local(root, project="ab", online_store={"url": redis_url}),
+        spark=spark,
+    )
 
 
 def _requests(seed: int, n: int = 600) -> pd.DataFrame:
