@@ -1,7 +1,8 @@
 """Delta writes that are more than ``df.write``: table creation, MERGE, commit conflicts.
 
 Plain appends and overwrites stay DataFrame writers in the callers (they run anywhere a
-DataFrame runs); what needs Delta's own API is here, so that it has one home.
+DataFrame runs); what needs more is here, in Spark SQL (``CREATE TABLE``, ``MERGE INTO``), so
+that it has one home and runs the same on a classic session and on Spark Connect.
 """
 
 from __future__ import annotations
@@ -10,20 +11,64 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fstore_spark.lakehouse.tables import _delta_table, is_delta_table
+from fstore_spark.lakehouse.tables import is_delta_table, table_ref
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["MergeSpec", "commit_conflicts", "create_table_if_absent", "insert_new_rows", "merge"]
+__all__ = [
+    "MergeSpec",
+    "create_table_if_absent",
+    "insert_new_rows",
+    "is_commit_conflict",
+    "merge",
+]
+
+# Delta's optimistic-concurrency failures, by error condition (the same on classic and Connect)
+_CONFLICTS = (
+    "DELTA_CONCURRENT_",
+    "DELTA_METADATA_CHANGED",
+    "DELTA_PROTOCOL_CHANGED",
+)
 
 
-def commit_conflicts() -> tuple[type[BaseException], ...]:
-    """Delta's commit-conflict exception classes (retried by type, never by message)."""
-    import delta.exceptions as dx
+def _delta_exception_types() -> tuple[type[BaseException], ...]:
+    """Delta's conflict exception types; importing them makes a classic session raise them.
 
+    ``delta.exceptions`` installs the conversion of Delta's JVM exceptions into these Python
+    types (without it, a classic session raises a bare Py4J error); a Connect client needs
+    none (Spark Connect carries the error condition).
+    """
+    try:
+        import delta.exceptions as dx
+    except ImportError:  # a Connect client without delta-spark
+        return ()
     return tuple(getattr(dx, name) for name in dx.__all__)
+
+
+def is_commit_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is Delta refusing a commit because another writer committed first.
+
+    Decided by Delta's exception types on a classic session and by the error condition that
+    Spark Connect carries, never by the message text.
+    """
+    if isinstance(exc, _delta_exception_types()):
+        return True
+    condition = getattr(exc, "getCondition", None) or getattr(exc, "getErrorClass", None)
+    name = condition() if callable(condition) else None
+    return bool(name) and str(name).startswith(_CONFLICTS)
+
+
+def _column_ddl(schema: StructType) -> str:
+    return ", ".join(
+        f"`{f.name}` {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}"
+        for f in schema.fields
+    )
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def create_table_if_absent(
@@ -32,16 +77,16 @@ def create_table_if_absent(
     """Create an empty Delta table at ``path`` unless one exists (safe against a racing writer)."""
     if is_delta_table(spark, path):
         return
-    from delta.tables import DeltaTable
-
-    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
-    for key, value in properties.items():
-        builder = builder.property(key, value)
+    _delta_exception_types()
+    props = ", ".join(f"{_sql_string(k)} = {_sql_string(v)}" for k, v in properties.items())
+    query = f"CREATE TABLE IF NOT EXISTS {table_ref(path)} ({_column_ddl(schema)}) USING DELTA"
+    if props:
+        query += f" TBLPROPERTIES ({props})"
     try:
-        builder.execute()
-    except commit_conflicts():
+        spark.sql(query)
+    except Exception as exc:
         # another process created it at the same time: fine, it exists now
-        if not is_delta_table(spark, path):
+        if not (is_commit_conflict(exc) and is_delta_table(spark, path)):
             raise
 
 
@@ -61,20 +106,38 @@ class MergeSpec:
 
 
 def merge(spark: SparkSession, path: str, source: DataFrame, spec: MergeSpec) -> DataFrame:
-    """MERGE ``source`` into the Delta table at ``path``; returns Delta's metrics row frame."""
-    builder = _delta_table(spark, path, False).alias("t").merge(source.alias("s"), spec.on)
+    """MERGE ``source`` into the Delta table at ``path``; returns Delta's metrics row frame.
+
+    The metrics frame has ``num_affected_rows``, ``num_updated_rows``, ``num_deleted_rows`` and
+    ``num_inserted_rows``.
+    """
+    _delta_exception_types()
+    clauses = []
     if spec.delete_when is not None:
-        builder = builder.whenMatchedDelete(condition=spec.delete_when)
+        clauses.append(f"WHEN MATCHED AND ({spec.delete_when}) THEN DELETE")
     if spec.update is not None:
         cond, cols = spec.update
-        builder = builder.whenMatchedUpdate(condition=cond, set=dict(cols))
+        sets = ", ".join(f"t.`{c}` = {e}" for c, e in cols.items())
+        clauses.append(f"WHEN MATCHED{_and(cond)} THEN UPDATE SET {sets}")
     if spec.insert is not None:
         cond, cols = spec.insert
-        builder = builder.whenNotMatchedInsert(condition=cond, values=dict(cols))
+        names, values = ", ".join(f"`{c}`" for c in cols), ", ".join(cols.values())
+        clauses.append(f"WHEN NOT MATCHED{_and(cond)} THEN INSERT ({names}) VALUES ({values})")
     if spec.insert_all:
-        builder = builder.whenNotMatchedInsertAll()
-    result: DataFrame = builder.execute()
-    return result
+        clauses.append("WHEN NOT MATCHED THEN INSERT *")
+    query = f"MERGE INTO {table_ref(path)} AS t USING __SOURCE__ AS s ON {spec.on} "
+    query += " ".join(clauses)
+    # spark.sql formats the query: the source frame is passed as {source}, other braces doubled
+    return spark.sql(_escape_braces(query).replace("__SOURCE__", "{source}"), source=source)
+
+
+def _and(condition: str | None) -> str:
+    return "" if condition is None else f" AND ({condition})"
+
+
+def _escape_braces(query: str) -> str:
+    """Double the braces of a query given to ``spark.sql(..., source=df)`` (a format string)."""
+    return query.replace("{", "{{").replace("}", "}}")
 
 
 def insert_new_rows(spark: SparkSession, path: str, rows: DataFrame, keys: list[str]) -> None:

@@ -46,8 +46,8 @@ from fstore_spark.errors import NotFoundError, RegistryError
 from fstore_spark.lakehouse.tables import is_delta_table, latest_version
 from fstore_spark.lakehouse.writes import (
     MergeSpec,
-    commit_conflicts,
     create_table_if_absent,
+    is_commit_conflict,
     merge,
 )
 from fstore_spark.registry.plan import (
@@ -340,7 +340,6 @@ class Registry:
         objs = list(objects)
         sets = dict(settings or {})
         self._ensure_table()
-        conflicts = commit_conflicts()
         last_error: BaseException | None = None
         for attempt in range(self._max_retries + 1):
             current = {(e.category, e.name): e for e in self.list()}
@@ -350,8 +349,10 @@ class Registry:
             try:
                 self._merge(plan, current)
                 return plan
-            except (_Stale, *conflicts) as exc:  # type: ignore[misc]  # another writer committed first: re-plan
-                last_error = exc
+            except Exception as exc:
+                if not (isinstance(exc, _Stale) or is_commit_conflict(exc)):
+                    raise
+                last_error = exc  # another writer committed first: re-plan
                 time.sleep(min(0.05 * (2**attempt), 1.0))
         raise RegistryError(
             f"registry {self.path}: apply kept conflicting with concurrent writers after "
@@ -415,5 +416,3 @@ class Registry:
             # Some guarded rows were not touched: a concurrent apply changed them between our
             # read and our MERGE. Our commit holds the rows that were still as planned; re-plan.
             raise _Stale(f"expected {len(rows)} rows, merged {affected}")
-
-
