@@ -8,15 +8,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help setup jars lint test test-fast demo bench clean
+.PHONY: help setup jars lint test test-fast demo wheel bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q uv==0.13.9  # uv installs the dependencies several times faster than pip
-	$(BIN)/uv pip install -q --python $(PY) -e '.[dev]'
+	$(BIN)/uv pip install -q --python $(PY) -c constraints.txt -e '.[dev]'
 	touch $@
 
 setup: $(STAMP)  ## create .venv, install the package with dev extras (uv), fetch the Delta JARs
@@ -36,6 +36,9 @@ test-fast: setup  ## the tests that need no Spark session
 
 demo: setup  ## end-to-end quickstart (starts a throwaway redis-server if none answers)
 	scripts/demo.sh $(PY)
+
+wheel: setup  ## build dist/fstore_spark-<version>-py3-none-any.whl (ship it to executors)
+	$(BIN)/uv build --wheel --out-dir dist
 
 bench: setup  ## benchmarks at scale S (see docs/benchmarks.md)
 	$(PY) bench/run_all.py --scale S

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from fstore_spark.errors import FstoreError
+from fstore_spark.errors import ConfigError, FstoreError
 
 if TYPE_CHECKING:
     from fstore_spark.store import FeatureStore
@@ -196,7 +196,13 @@ def _stats(store: FeatureStore, args: argparse.Namespace) -> int:
 
 
 def _serve(store: FeatureStore, args: argparse.Namespace) -> int:
-    from fstore_spark.server import serve
+    try:
+        from fstore_spark.server import serve
+    except ImportError as exc:  # the server's packages are an extra
+        raise ConfigError(
+            f"the feature server needs FastAPI and uvicorn ({exc}). Fix: "
+            "pip install 'fstore_spark[serving]'."
+        ) from exc
 
     serve(store, host=args.host, port=args.port, refresh_seconds=args.refresh_seconds)
     return 0
