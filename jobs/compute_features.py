@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give --start and --end, or --incremental")
     try:
         cfg = load_config(args.config)
-        store = FeatureStore(config=cfg, spark=get_spark(cfg.spark))
+        spark = get_spark(cfg.spark)
+        print(f"compute_features: Spark master {spark.conf.get('spark.master')}", file=sys.stderr)
+        store = FeatureStore(config=cfg, spark=spark)
         for view in args.view:
             if args.incremental:
                 result = store.materialize_incremental(view, end=args.end, lateness=args.lateness)

@@ -26,7 +26,8 @@ def test_spark_submit_compute_features(spark, tmp_path: Path) -> None:
         "project: jobs\n"
         "lakehouse:\n  root: ../lake\n"
         f"repo_path: {ROOT / 'feature_repo'}\n"
-        "spark:\n  master: local[1]\n  shuffle_partitions: 2\n"
+        # the config asks for local[2]; the job is submitted to local[1], and the launcher wins
+        "spark:\n  master: local[2]\n  shuffle_partitions: 2\n"
         "  options:\n    spark.ui.showConsoleProgress: 'false'\n"
     )
     store = FeatureStore(config=cfg_file, spark=spark)
@@ -62,6 +63,8 @@ def test_spark_submit_compute_features(spark, tmp_path: Path) -> None:
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+    # spark-submit merges the Python driver's stderr into its stdout
+    assert "compute_features: Spark master local[1]\n" in out.stdout
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["view"] == "customer_transaction_features" and result["rows_written"] > 0
     table = read_feature_table(spark, store.config.project_root, "customer_transaction_features")
