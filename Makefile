@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help setup jars lint test test-fast demo wheel bench clean
+.PHONY: help setup jars lint test test-fast check-install demo wheel bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test: setup lint  ## set up, lint, type-check, run the whole test suite
 
 test-fast: setup  ## the tests that need no Spark session
 	$(BIN)/pytest -m 'not spark and not slow'
+
+check-install: setup  ## install the package next to other supported pyspark/delta/mlflow versions
+	scripts/check_install.sh $(PY)
 
 demo: setup  ## end-to-end quickstart (starts a throwaway redis-server if none answers)
 	scripts/demo.sh $(PY)

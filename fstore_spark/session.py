@@ -38,7 +38,14 @@ if TYPE_CHECKING:
 
     from fstore_spark.config import SparkConfig
 
-__all__ = ["get_spark", "delta_jars", "default_jars_dir", "DELTA_EXTENSION", "DELTA_CATALOG"]
+__all__ = [
+    "get_spark",
+    "is_connect",
+    "delta_jars",
+    "default_jars_dir",
+    "DELTA_EXTENSION",
+    "DELTA_CATALOG",
+]
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -73,6 +80,11 @@ def delta_jars(jars_dir: str | os.PathLike[str] | None = None) -> list[str]:
     if not names or missing:
         raise SessionError(f"Delta JAR cache {folder} is incomplete (missing {missing}). {fix}")
     return [str((folder / n).resolve()) for n in names]
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a Spark Connect session (no SparkContext, no JVM in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 def launched_by_spark() -> bool:

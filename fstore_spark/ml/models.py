@@ -20,6 +20,7 @@ from fstore_spark.lineage.artifacts import (
     downloaded_model,
     local_model_metadata,
     model_encoders,
+    model_location,
     spec_from_metadata,
 )
 from fstore_spark.lineage.service import Lineage
@@ -27,6 +28,7 @@ from fstore_spark.lineage.spec import ENCODERS_METADATA_KEY, MODEL_METADATA_KEY,
 from fstore_spark.ml.encoders import FittedEncoder, apply_encoders
 from fstore_spark.offline.training import HistoricalFeatures, to_spark_df
 from fstore_spark.registry.context import StoreContext
+from fstore_spark.session import is_connect
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -113,16 +115,20 @@ class Models:
 
         ``spark_udf`` resolves a model URI through MLflow's process-wide tracking URI, so it
         gets a local copy fetched from the store's URI; it copies the files it needs, so the
-        copy is deleted when the UDF is built.
+        copy is deleted when the UDF is built. Over Spark Connect the executors load the model
+        themselves: they get its artifact location (DBFS, S3, a shared folder), which the
+        cluster must be able to read.
         """
         import mlflow.pyfunc
 
-        with downloaded_model(self._lineage.tracking_uri(), model_uri) as local:
+        uri = self._lineage.tracking_uri()
+        with downloaded_model(uri, model_uri) as local:
             metadata = local_model_metadata(local)
             spec = spec_from_metadata(model_uri, metadata)
             encoders = [FittedEncoder.from_dict(d) for d in model_encoders(metadata)]
+            source = model_location(uri, model_uri) if is_connect(self._ctx.spark) else local
             predict = mlflow.pyfunc.spark_udf(
-                self._ctx.spark, local, result_type=result_type, env_manager="local"
+                self._ctx.spark, source, result_type=result_type, env_manager="local"
             )
         return spec, encoders, predict
 

@@ -120,8 +120,14 @@ class HistoricalFeatures:
         return self.df
 
     def to_pandas(self) -> pd.DataFrame:
-        """Collect to pandas — only for small results (the driver holds it all)."""
-        return self.df.toPandas()
+        """Collect to pandas — only for small results (the driver holds it all).
+
+        The frame is plain: Spark Connect puts its plan metrics in ``attrs``, which
+        ``to_parquet`` cannot serialize, so they are dropped.
+        """
+        pdf = self.df.toPandas()
+        pdf.attrs.clear()
+        return pdf
 
     def to_df(self) -> pd.DataFrame:
         """Alias of :meth:`to_pandas` (Feast's name)."""

@@ -332,7 +332,8 @@ def _keep_statistics(
         [(version, stats.rows, json.dumps(stats.to_dict()), stats.computed_at)],
         "table_version long, rows long, stats string, computed_at timestamp",
     )
-    writer = record.write.format("delta").mode("overwrite" if exists else "errorifexists")
+    # "error", not "errorifexists": Spark Connect accepts only the short name
+    writer = record.write.format("delta").mode("overwrite" if exists else "error")
     if exists:  # idempotent: one row per version
         writer = writer.option("replaceWhere", f"table_version = {version}")
     writer.save(path)
