@@ -56,6 +56,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
+def redact_url(url: str) -> str:
+    """Return ``url`` with its password replaced by ``***``, wherever the URL carries it.
+
+    The password of ``user:password@host`` (everything after the first ``:`` of the user info,
+    which ends at the *last* ``@`` before the host, so a password may contain ``@``) and the
+    value of any ``password=`` query parameter.
+
+    Example:
+        >>> redact_url("redis://user:s3cr@t@host:6379/0?password=x")
+        'redis://user:***@host:6379/0?password=***'
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL at all: hide everything after the scheme
+        return url.split("://", 1)[0] + "://***" if "://" in url else "***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user, has_password, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{host}" if has_password else netloc
+    query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 class LakehouseConfig(_Strict):
     """Where feature tables live.
 
@@ -118,6 +144,11 @@ class OnlineStoreConfig(_Strict):
         if not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return v
+
+    def __repr_args__(self) -> Any:
+        """``repr``/``str`` show the URL with its password redacted."""
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "url" and isinstance(value, str) else value
 
     def password(self) -> str | None:
         """Return the password read from ``password_env`` (``None`` when not configured)."""

@@ -8,10 +8,10 @@ Example:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fstore_spark.config import redact_url
 from fstore_spark.errors import OnlineStoreError
 
 if TYPE_CHECKING:
@@ -20,16 +20,6 @@ if TYPE_CHECKING:
     from fstore_spark.config import OnlineStoreConfig
 
 __all__ = ["ConnectionSpec", "redact_url", "redis_errors"]
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``.
-
-    Example:
-        >>> redact_url("redis://user:secret@host:6379/0")
-        'redis://user:***@host:6379/0'
-    """
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def redis_errors() -> tuple[type[BaseException], ...]:
@@ -74,10 +64,29 @@ class ConnectionSpec:
             pool_size=cfg.pool_size,
         )
 
+    def __repr__(self) -> str:
+        """Settings with the URL's password redacted and the password left out."""
+        return (
+            f"ConnectionSpec(url={self.safe_url!r}, connect_timeout={self.connect_timeout}, "
+            f"socket_timeout={self.socket_timeout}, tls={self.tls}, pool_size={self.pool_size})"
+        )
+
     @property
     def safe_url(self) -> str:
         """The URL with the password redacted (for messages)."""
         return redact_url(self.url)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with this connection's passwords (configured or in the URL) replaced."""
+        from urllib.parse import parse_qs, unquote, urlsplit
+
+        parts = urlsplit(self.url)
+        secrets = [self.password, parts.password and unquote(parts.password)]
+        secrets += parse_qs(parts.query).get("password", [])
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text.replace(self.url, self.safe_url)
 
     def client(self, pool_size: int | None = None) -> redis.Redis:
         """A ``redis.Redis`` client (lazy: connects on first use; no automatic retries).
@@ -106,7 +115,8 @@ class ConnectionSpec:
     def error(self, exc: BaseException, doing: str) -> OnlineStoreError:
         """A typed, actionable error for a failed Redis call."""
         return OnlineStoreError(
-            f"online store: cannot {doing} at {self.safe_url}: {type(exc).__name__}: {exc}. "
+            f"online store: cannot {doing} at {self.safe_url}: {type(exc).__name__}: "
+            f"{self.scrub(str(exc))}. "
             f"Check that redis-server is running and reachable at that address, that "
             f"online_store.url / password_env / tls are right, and the timeouts "
             f"(connect {self.connect_timeout:g}s, socket {self.socket_timeout:g}s)."

@@ -19,7 +19,7 @@ from fstore_spark.core import DeltaSource, FeatureRef, FeatureView, Field
 from fstore_spark.errors import EntityRowError, OnlineStoreError
 from fstore_spark.online.client import OnlineStore
 from fstore_spark.online.codec import decode_value, encode_arrow, encode_value
-from fstore_spark.online.connection import ConnectionSpec, redact_url
+from fstore_spark.online.connection import ConnectionSpec, redact_url, redis_errors
 from fstore_spark.online.layout import KeyLayout, encode_entity_key
 from fstore_spark.online.response import Status
 from fstore_spark.online.writer import (
@@ -95,6 +95,29 @@ def test_key_parts_and_redaction() -> None:
         encode_entity_key(["x"], ["int64"])
     assert redact_url("rediss://:pw@h:1/0") == "rediss://:***@h:1/0"
     assert redact_url("redis://h:1/0") == "redis://h:1/0"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://user:s3cr@t@127.0.0.1:1/0",  # a password with "@"
+        "rediss://:s3cr@t@127.0.0.1:1/0",
+        "redis://127.0.0.1:1/0?password=s3cr@t",
+        "redis://user:s3cr@t@127.0.0.1:1/0?db=0&password=s3cr@t",
+    ],
+)
+def test_a_password_never_shows_in_reprs_or_errors(url: str) -> None:
+    from fstore_spark import FeatureStoreConfig
+
+    cfg = FeatureStoreConfig.for_local("/tmp/x", online_store={"url": url})
+    spec = ConnectionSpec.from_config(cfg.online_store)
+    with pytest.raises(redis_errors()) as info:  # nothing listens on port 1
+        spec.client().ping()
+    shown = [repr(cfg), str(cfg), repr(cfg.online_store), repr(spec), redact_url(url)]
+    shown.append(str(spec.error(info.value, "ping")))
+    for text in shown:
+        assert "s3cr" not in text and "t@127" not in text, text  # nor half of it
+        assert "***" in text, text
 
 
 def _view() -> FeatureView:
