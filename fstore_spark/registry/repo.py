@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,34 +64,64 @@ def load_repo(repo_path: str | Path) -> list[Any]:
             "folder that holds your definition files."
         )
     found: list[Any] = []
-    for file in sorted(root.rglob("*.py")):
-        rel = file.relative_to(root)
-        if any(p.startswith(("_", ".")) or p == "tests" for p in rel.parts):
-            continue
-        digest = hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]
-        mod_name = f"_fstore_repo_{digest}_{file.stem}"
-        spec = importlib.util.spec_from_file_location(mod_name, file)
-        if spec is None or spec.loader is None:
-            continue
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except DefinitionError as exc:
-            raise DefinitionError(f"{file}: {exc}") from None
-        except Exception as exc:
-            raise DefinitionError(
-                f"{file}: failed to import ({type(exc).__name__}: {exc}). Fix: make the file "
-                "importable on its own."
-            ) from exc
-        finally:
-            sys.modules.pop(mod_name, None)
-        for value in vars(module).values():
-            if isinstance(value, _DEFINITION_TYPES):
-                found.append(value)
-            elif isinstance(value, list | tuple):
-                found.extend(v for v in value if isinstance(v, _DEFINITION_TYPES))
+    with _importable(root):
+        for file in sorted(root.rglob("*.py")):
+            rel = file.relative_to(root)
+            if not any(p.startswith(("_", ".")) or p == "tests" for p in rel.parts):
+                found.extend(_definitions_in(file))
     return _dedupe(found)
+
+
+@contextmanager
+def _importable(root: Path) -> Iterator[None]:
+    """The repo's root on ``sys.path`` while its files load, so that they import each other.
+
+    ``from data_sources.sources import transactions`` works as when run from the root. The
+    modules imported from the repo are forgotten afterwards: a later load reads the files
+    again, and nothing of the repo stays importable.
+    """
+    path = str(root.resolve())
+    before = set(sys.modules)
+    sys.path.insert(0, path)
+    try:
+        yield
+    finally:
+        if path in sys.path:
+            sys.path.remove(path)
+        for name in set(sys.modules) - before:
+            module = sys.modules[name]  # a folder without __init__.py has only a __path__
+            where = [getattr(module, "__file__", None), *getattr(module, "__path__", [])]
+            if any(str(w).startswith(path + os.sep) for w in where if w):
+                del sys.modules[name]
+
+
+def _definitions_in(file: Path) -> list[Any]:
+    """Execute one repo file; its module-level definitions (and lists of them)."""
+    found: list[Any] = []
+    digest = hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]
+    mod_name = f"_fstore_repo_{digest}_{file.stem}"
+    spec = importlib.util.spec_from_file_location(mod_name, file)
+    if spec is None or spec.loader is None:
+        return found
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except DefinitionError as exc:
+        raise DefinitionError(f"{file}: {exc}") from None
+    except Exception as exc:
+        raise DefinitionError(
+            f"{file}: failed to import ({type(exc).__name__}: {exc}). Fix: make the file "
+            "importable from the repo's root folder."
+        ) from exc
+    finally:
+        sys.modules.pop(mod_name, None)
+    for value in vars(module).values():
+        if isinstance(value, _DEFINITION_TYPES):
+            found.append(value)
+        elif isinstance(value, list | tuple):
+            found.extend(v for v in value if isinstance(v, _DEFINITION_TYPES))
+    return found
 
 
 def load_yaml_definitions(path: str | Path) -> list[Any]:

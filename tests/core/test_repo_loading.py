@@ -62,3 +62,28 @@ def test_repo_skips_private_files_and_reports_import_errors(tmp_path: Path) -> N
         load_repo(tmp_path)
     with pytest.raises(DefinitionError, match="not a folder"):
         load_repo(tmp_path / "missing")
+
+
+def test_repo_files_import_each_other_from_the_repo_root(tmp_path: Path) -> None:
+    """The layout of a seed repo: ``features/`` imports ``data_sources/`` as a package."""
+    import sys
+
+    (tmp_path / "data_sources").mkdir()
+    (tmp_path / "data_sources" / "sources.py").write_text(
+        "from fstore_spark.core import DeltaSource\n"
+        "transactions = DeltaSource(name='txns', path='raw/t', timestamp_column='ts')\n"
+    )
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "customer_features.py").write_text(
+        "from data_sources.sources import transactions\n"
+        "from fstore_spark.core import Entity, FeatureView, Field\n"
+        "customer = Entity(name='customer', join_keys=['customer_id'])\n"
+        "view = FeatureView(name='v', entities=['customer'], source=transactions, ttl='1d',\n"
+        "                   features=[Field(name='amount', dtype='float64')])\n"
+    )
+    path_before = list(sys.path)
+    objs = load_repo(tmp_path)
+    assert sorted(o.name for o in objs) == ["customer", "txns", "v"]  # the source once
+    validate_objects(objs)
+    assert sys.path == path_before
+    assert "data_sources" not in sys.modules and "data_sources.sources" not in sys.modules
