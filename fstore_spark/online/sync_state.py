@@ -41,6 +41,9 @@ class SyncState:
         future_us: Largest feature timestamp beyond ``as_of_us`` seen then (rows that become
             current later and must be picked up by the next sync), or None.
         definition_hash: The view definition the data was synced with.
+        table: The feature table the state describes (its location): a state written by a
+            sync of another lakehouse's table (same project and key prefix on one Redis) is
+            not this table's.
         synced_at_us: When the last sync finished.
         pending_ns: Namespace of a full reload that started but did not flip (crashed).
         pending_version: Delta version that reload was reading.
@@ -52,6 +55,7 @@ class SyncState:
     as_of_us: int | None = None
     future_us: int | None = None
     definition_hash: str | None = None
+    table: str | None = None
     synced_at_us: int | None = None
     pending_ns: int | None = None
     pending_version: int | None = None
@@ -65,13 +69,14 @@ class SyncState:
             raw = h.get(name.encode())
             return None if raw is None or raw == b"" else int(raw)
 
-        dh = h.get(b"definition_hash")
+        dh, table = h.get(b"definition_hash"), h.get(b"table")
         return cls(
             ns=i("ns"),
             version=i("version"),
             as_of_us=i("as_of_us"),
             future_us=i("future_us"),
             definition_hash=None if dh is None else dh.decode(),
+            table=None if table is None else table.decode(),
             synced_at_us=i("synced_at_us"),
             pending_ns=i("pending_ns"),
             pending_version=i("pending_version"),
@@ -125,8 +130,9 @@ class SyncLease:
     """A Redis lease so that one sync per view runs at a time; renewed by a daemon thread.
 
     Rules: taking it fails at once when another job holds it (no waiting); a job that dies
-    stops renewing, so its lease lapses within :data:`LEASE_MS`; releasing deletes the key only
-    if this job still holds it.
+    stops renewing, so its lease lapses within :data:`LEASE_MS`, and a holder on this host
+    whose process is gone (killed) is taken over at once; releasing deletes the key only if
+    this job still holds it.
 
     Example::
 
@@ -137,6 +143,10 @@ class SyncLease:
     _RELEASE = (
         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
         "return 0"
+    )
+    _TAKE_OVER = (
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+        "return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end return 0"
     )
     _RENEW = (
         "if redis.call('GET', KEYS[1]) == ARGV[1] then "
@@ -159,8 +169,10 @@ class SyncLease:
             OnlineStoreError: another sync of the view holds the lease.
         """
         ok = self.client.set(self.key, self.token, nx=True, px=LEASE_MS)
+        holder: Any = None if ok else self.client.get(self.key)
+        if not ok and holder is not None and _holder_is_dead(holder):
+            ok = bool(self.client.eval(self._TAKE_OVER, 1, self.key, holder, self.token, LEASE_MS))
         if not ok:
-            holder: Any = self.client.get(self.key)
             ttl: Any = self.client.pttl(self.key)
             raise OnlineStoreError(
                 f"another sync of view {self.view!r} is running (lease held by "
@@ -187,3 +199,24 @@ class SyncLease:
             self.client.eval(self._RELEASE, 1, self.key, self.token)
         except Exception:  # the lease lapses by itself
             pass
+
+
+def _holder_is_dead(holder: bytes) -> bool:
+    """Whether a lease token (``host:pid:nonce``) names a process of this host that is gone.
+
+    Only then is a lease provably abandoned (a job killed with ``kill -9``); a holder on another
+    host may be alive, and its lease lapses by itself.
+    """
+    parts = holder.decode(errors="replace").rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists (owned by another user)
+        return False
+    return False

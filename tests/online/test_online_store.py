@@ -206,3 +206,31 @@ def test_redis_down_is_a_typed_error_within_the_timeout() -> None:
     with pytest.raises(OnlineStoreError):
         OnlineStore(cfg, "p").ping()
     assert time.perf_counter() - t0 < 0.3 + 0.7
+
+
+def test_a_killed_syncs_lease_is_taken_over_and_a_live_one_is_not(redis_url: str) -> None:
+    """A lease whose holder process on this host is gone is abandoned: taken at once."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    import redis as redis_lib
+
+    from fstore_spark.online.sync_state import SyncLease
+
+    client = redis_lib.Redis.from_url(redis_url)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid is gone now
+    key = b"fstore:p:v:_lock"
+    client.set(key, f"{socket.gethostname()}:{dead.pid}:0000".encode(), px=60_000)
+    with SyncLease(client, key, "v") as lease:
+        assert client.get(key) == lease.token
+    assert client.get(key) is None  # released
+
+    alive = f"{socket.gethostname()}:{os.getppid()}:0000".encode()  # our parent: alive
+    for holder in (alive, b"other-host:1:0000"):
+        client.set(key, holder, px=60_000)
+        with pytest.raises(OnlineStoreError, match="another sync of view 'v' is running"):
+            SyncLease(client, key, "v").__enter__()
+        assert client.get(key) == holder
