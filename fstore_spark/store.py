@@ -470,6 +470,8 @@ class FeatureStore:
 
         Each view's rows (join keys, ``feature_timestamp``, the set's features) come from the
         pinned Delta version; ``<path>/_feature_set`` holds a JSON manifest. Overwrites.
+        ``format``: ``parquet``, ``delta``, ``orc``, ``csv`` (with a header) or ``json``;
+        ``path``: any location Spark can write (local, HDFS, object stores).
         """
         fsv = self._sets.version(_set_id(feature_set), version)
         return self._training.export(fsv, format, None if path is None else str(path))
@@ -626,9 +628,9 @@ class FeatureStore:
     ) -> dict[str, Any]:
         """Store how a feature set is served online (a registry ``online_serving`` entry).
 
-        ``update_frequency`` drives :meth:`sync_online_due`; ``cache_ttl`` sets the Redis
-        expiry of the set's views (at most each view's ttl) and the max age of values read
-        through the set.
+        ``update_frequency`` drives :meth:`sync_online_due`; ``cache_ttl`` is the max age of
+        the values a read through the set serves (older ones: null, ``OUTSIDE_MAX_AGE``). It
+        never expires keys in Redis: those are the views', shared with other reads.
         """
         return self._online.configure(
             feature_set_name(feature_set), update_frequency, cache_ttl
@@ -689,7 +691,9 @@ class FeatureStore:
     ) -> OnlineResponse:
         """Latest feature values for entities, from Redis, in one pipelined round trip.
 
-        ``features``: references or a feature set name (or give ``feature_set``);
+        ``features``: references or a feature set name (or give ``feature_set``); a set's
+        ``name@vN`` id (or a version object) serves the features of that version, its name
+        alone the latest version's;
         ``entity_rows``: join key (or single-key entity name) -> value, one dict per entity;
         ``entity_keys``: plain values when the request has one join key. Values older than the
         view's ttl (or the set's ``cache_ttl``) are null with status ``OUTSIDE_MAX_AGE``.
@@ -702,8 +706,9 @@ class FeatureStore:
         if isinstance(features, str):
             feature_set, features = features, None
         set_name = None if feature_set is None else feature_set_name(feature_set)
+        pinned = None if feature_set is None else self._sets.pinned_features(feature_set)
         return self._online.read(
-            features, entity_rows, set_name, entity_keys, full_feature_names
+            features, entity_rows, set_name, entity_keys, full_feature_names, pinned
         )
 
 

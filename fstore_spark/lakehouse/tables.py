@@ -246,11 +246,10 @@ def read_feature_table(
             "(store.materialize / `fstore materialize`)."
         )
     reader = spark.read.format("delta")
+    if as_of_version is None and as_of_timestamp is not None:
+        as_of_version = _version_at_or_fail(spark, path, name, as_of_timestamp)
     if as_of_version is not None:
         reader = reader.option("versionAsOf", int(as_of_version))
-    elif as_of_timestamp is not None:
-        ts = to_utc(as_of_timestamp).strftime("%Y-%m-%d %H:%M:%S.%f")
-        reader = reader.option("timestampAsOf", ts)
     try:
         return reader.load(path)
     except Exception as exc:
@@ -288,6 +287,27 @@ def table_history(spark: SparkSession, path: str) -> list[dict[str, Any]]:
 def table_version(spark: SparkSession, path: str) -> int | None:
     """Current Delta version of the table at ``path`` (``None`` if there is no table)."""
     return latest_version(spark, path)
+
+
+def _version_at_or_fail(spark: SparkSession, path: str, name: str, at: datetime | str) -> int:
+    """The version a read as of ``at`` sees: the latest committed at or before it.
+
+    An instant after the last commit reads the latest version (Delta itself refuses it).
+
+    Raises:
+        NotFoundError: ``at`` is before the table's first commit (its time is in the message).
+    """
+    history = table_history(spark, path)  # newest first
+    when = to_utc(at)
+    for h in history:
+        if h["timestamp"] is not None and to_utc(h["timestamp"]) <= when:
+            return int(h["version"])
+    first = history[-1]["timestamp"] if history else None
+    raise NotFoundError(
+        f"feature view {name!r} has no version as of {when.isoformat()}: its first version "
+        f"was committed at {None if first is None else to_utc(first).isoformat()}. Fix: ask "
+        "for an instant at or after it, or a version number."
+    )
 
 
 def table_version_at(spark: SparkSession, path: str, at: datetime | str) -> int | None:

@@ -218,8 +218,32 @@ def _mutual_information(joint: dict[tuple[Any, Any], int]) -> float:
     return max(mi, 0.0)
 
 
+def _default_candidates(df: DataFrame, target: str) -> list[str]:
+    """Numeric, string and boolean columns but the target and identifier-like columns.
+
+    An identifier is a string or integer column with distinct values for at least half of its
+    non-null rows (one approximate count per column, in one pass).
+    """
+    from pyspark.sql import functions as F
+
+    cols = [
+        c for c, t in df.dtypes if c != target and (_numeric(t) or t in ("string", "boolean"))
+    ]
+    keyish = [c for c, t in df.dtypes if c in cols and (t == "string" or t.endswith("int"))]
+    if not keyish:
+        return cols
+    row = df.select(
+        *[F.count(_q(c)).alias(f"n{i}") for i, c in enumerate(keyish)],
+        *[F.approx_count_distinct(_q(c)).alias(f"d{i}") for i, c in enumerate(keyish)],
+    ).first()
+    if row is None:
+        return cols
+    ids = {c for i, c in enumerate(keyish) if row[f"n{i}"] and 2 * row[f"d{i}"] >= row[f"n{i}"]}
+    return [c for c in cols if c not in ids]
+
+
 def select_features(
-    df: DataFrame,
+    df: Any,
     target: str,
     features: Sequence[str] | None = None,
     *,
@@ -227,13 +251,20 @@ def select_features(
     top_k: int = 10,
     max_correlation: float | None = None,
     bins: int = 10,
+    exclude: Sequence[str] = (),
 ) -> list[str]:
     """The ``top_k`` features most related to ``target``, best first.
 
     Args:
-        df: Training data with the features and the target.
+        df: Training data with the features and the target: a Spark DataFrame, or a training
+            set (``get_historical_features`` / ``get_training_set``), whose join keys, label
+            columns and timestamps are then never candidates.
         target: Label column.
-        features: Candidates; default every numeric, string and boolean column but the target.
+        features: Candidates; default a training set's features, or every numeric, string and
+            boolean column of a DataFrame but the target, except identifiers: string and
+            integer columns whose distinct values are at least half of their non-null rows
+            (``customer_id``, ``order_id``...), which would rank high for no reason.
+        exclude: Columns that are never candidates (e.g. keys of a plain DataFrame).
         method: ``mutual_info`` (any feature type) or ``correlation`` (absolute Pearson
             correlation with a numeric target; numeric features only).
         top_k: How many to return.
@@ -248,14 +279,16 @@ def select_features(
         raise DefinitionError(
             f"unknown selection method {method!r}; valid: mutual_info, correlation."
         )
+    feature_columns = getattr(df, "feature_columns", None)  # a training set
+    df = getattr(df, "df", df)
     types = _check(df, [target, *(features or [])])
-    cands = (
-        list(features)
-        if features is not None
-        else [
-            c for c, t in df.dtypes if c != target and (_numeric(t) or t in ("string", "boolean"))
-        ]
-    )
+    if features is not None:
+        cands = list(features)
+    elif feature_columns is not None:
+        cands = [c for c in feature_columns if c != target]
+    else:
+        cands = _default_candidates(df, target)
+    cands = [c for c in cands if c not in set(exclude)]
     if method == "mutual_info":
         scores = mutual_information(df, cands, target, bins=bins)
     else:

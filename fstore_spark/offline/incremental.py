@@ -14,6 +14,7 @@ the run's range, the rows are appended as an idempotent transaction (see
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import asdict
@@ -29,6 +30,7 @@ from fstore_spark.lakehouse.tables import (
     table_properties,
     to_utc,
 )
+from fstore_spark.lakehouse.writes import insert_new_rows
 from fstore_spark.offline.backfill import backfill, project_rows
 from fstore_spark.offline.instants import features_at_instants
 from fstore_spark.offline.plan import plan_view
@@ -48,6 +50,8 @@ from fstore_spark.offline.windows import features_from_tiles
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
+
+_log = logging.getLogger("fstore_spark.offline")
 
 __all__ = ["DEFAULT_LATENESS", "incremental"]
 
@@ -95,6 +99,16 @@ def incremental(
     bound = last_end - lateness
     with ctx.step("source"):
         first_new, quarantined = _scan_new_events(ctx, events, last, src_version, bound, run_id)
+    if quarantined:
+        _log.warning(
+            "feature view %r: %d late event(s) older than the lateness bound %s were "
+            "quarantined in %s and are not in the features. Fix: backfill their range "
+            "(materialize), or run the incremental with a larger lateness.",
+            view.name,
+            quarantined,
+            bound.isoformat(),
+            _quarantine_path(project_root, view.name),
+        )
     start = _first_instant(last_end, first_new, view.cadence)
     if view.is_aggregated:
         feats = _aggregated_rows(ctx, events, start, end_dt)
@@ -152,7 +166,7 @@ def _scan_new_events(
 ) -> tuple[datetime | None, int]:
     """(earliest accepted new event time, late events quarantined), in one pass.
 
-    The late events found (change feed only) are appended to the quarantine table.
+    The late events found (change feed only) are added to the quarantine table.
     """
     from pyspark.sql import functions as F
 
@@ -255,15 +269,22 @@ def _new_events(
 
 
 def _quarantine(ctx: RunContext, late: DataFrame, run_id: str, reason: str) -> None:
-    """Append the late events to ``_quarantine/<view>`` with the reason."""
+    """Add the late events to ``_quarantine/<view>`` with the reason, each event once.
+
+    Keyed by the events' own columns: a rerun after a crash between this and the feature
+    commit, or a run that lost a race, finds them there and adds nothing.
+    """
     from pyspark.sql import functions as F
 
-    (
+    keys = list(late.columns)
+    rows = (
         late.withColumn("_fs_reason", F.lit(reason))
         .withColumn("_fs_run_id", F.lit(run_id))
         .withColumn("_fs_quarantined_at", F.current_timestamp())
-        .write.format("delta")
-        .mode("append")
-        .option("mergeSchema", "true")
-        .save(f"{ctx.root}/_quarantine/{ctx.view.name}")
     )
+    insert_new_rows(ctx.spark, _quarantine_path(ctx.root, ctx.view.name), rows, keys)
+
+
+def _quarantine_path(project_root: str, view: str) -> str:
+    """Where a view's quarantined late events are kept (a Delta table)."""
+    return f"{project_root}/_quarantine/{view}"

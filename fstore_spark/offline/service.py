@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from fstore_spark.core import parse_duration
+from fstore_spark.errors import MaterializationError
+from fstore_spark.lakehouse.writes import is_commit_conflict
 from fstore_spark.offline.materialization import (
     DEFAULT_LATENESS,
     MaterializationResult,
@@ -38,9 +42,10 @@ class FeatureTables:
     ) -> MaterializationResult:
         """Recompute ``start <= feature_timestamp <= end`` of a view (one Delta commit)."""
         fv, keys, version = self._view(view)
-        return backfill(
-            self._ctx.spark, self._ctx.root, fv, keys, start, end, view_version=version
-        )
+        with _conflicts_typed(view):
+            return backfill(
+                self._ctx.spark, self._ctx.root, fv, keys, start, end, view_version=version
+            )
 
     def incremental(
         self, view: str, end: datetime | str | None, lateness: timedelta | str | None
@@ -48,15 +53,16 @@ class FeatureTables:
         """Bring a view's table up to ``end`` (default now), touching only new data."""
         fv, keys, version = self._view(view)
         late = DEFAULT_LATENESS if lateness is None else parse_duration(lateness)
-        return incremental(
-            self._ctx.spark,
-            self._ctx.root,
-            fv,
-            keys,
-            end=end,
-            lateness=late,
-            view_version=version,
-        )
+        with _conflicts_typed(view):
+            return incremental(
+                self._ctx.spark,
+                self._ctx.root,
+                fv,
+                keys,
+                end=end,
+                lateness=late,
+                view_version=version,
+            )
 
     def versions(self, view: str) -> list[dict[str, Any]]:
         """Delta versions of a view's feature table, newest first, with run metadata."""
@@ -66,3 +72,19 @@ class FeatureTables:
         """Rows added / changed / removed between two Delta versions of a view's table."""
         _, keys, _ = self._view(view)
         return diff_versions(self._ctx.spark, self._ctx.root, view, keys, v1, v2)
+
+
+@contextmanager
+def _conflicts_typed(view: str) -> Iterator[None]:
+    """Another run of the view committed first: a typed error that says what to do."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_commit_conflict(exc):
+            raise
+        raise MaterializationError(
+            f"feature view {view!r}: another run of it committed to its tables while this one "
+            f"ran, and Delta refused this run's commit ({type(exc).__name__}). Fix: rerun it "
+            "once the other run is done: a backfill is idempotent, and an incremental run "
+            "continues after what the other run wrote."
+        ) from exc

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from fstore_spark.core import resolve_feature_refs
 from fstore_spark.core.feature_set_versions import FeatureSetVersion
-from fstore_spark.errors import ConfigError
+from fstore_spark.errors import ConfigError, FstoreError, PointInTimeError
 from fstore_spark.lakehouse.tables import (
     FEATURE_TIMESTAMP,
     latest_version,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TrainingSets"]
 
-EXPORT_FORMATS = ("parquet", "delta")
+EXPORT_FORMATS = ("parquet", "delta", "orc", "csv", "json")
 
 
 class TrainingSets:
@@ -105,6 +105,11 @@ class TrainingSets:
         """Label rows with ``start <= timestamp < end`` (either bound optional), lazily."""
         from pyspark.sql import functions as F
 
+        if start is not None and end is not None and to_utc(end) < to_utc(start):
+            raise PointInTimeError(
+                f"end_date {to_utc(end).isoformat()} is before start_date "
+                f"{to_utc(start).isoformat()}: the window would hold no label. Fix: swap them."
+            )
         labels = to_spark_df(self._ctx.spark, entity_df)
         ts = F.col(timestamp_column).cast("timestamp")
         if start is not None:
@@ -132,23 +137,39 @@ class TrainingSets:
         """Write a feature set version's rows, one table per view, and a JSON manifest.
 
         Raises:
-            ConfigError: an unknown format or no path.
+            ConfigError: an unknown format, no path, or a path Spark cannot write.
         """
         if format not in EXPORT_FORMATS:
-            raise ConfigError(f"export format must be 'parquet' or 'delta', got {format!r}.")
+            raise ConfigError(
+                f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}."
+            )
         if path is None:
             raise ConfigError("export_feature_set needs a target path.")
+        try:
+            return self._write_export(fsv, format, str(path).rstrip("/"))
+        except FstoreError:
+            raise
+        except Exception as exc:  # Spark cannot write there: say where and what to check
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ConfigError(
+                f"cannot export feature set {fsv.id!r} to {path}: {type(exc).__name__}: "
+                f"{first}. Fix: give a path Spark can write (for object stores, the "
+                "filesystem's connector and credentials must be configured in Spark)."
+            ) from exc
+
+    def _write_export(self, fsv: FeatureSetVersion, format: str, target: str) -> str:
+        """Write each view's rows and the manifest under ``target``; return it."""
         snap = self._ctx.snapshot(fsv.registry_version)
         by_view: dict[str, list[str]] = {}
         for r in resolve_feature_refs(list(fsv.features), snap.views):
             by_view.setdefault(r.view, []).append(r.feature)
-        target = str(path).rstrip("/")
         for view, feats in by_view.items():
             table = self.read_view(view, as_of_version=fsv.view_versions.get(view))
             keys = snap.join_keys(view)
-            table.select(*keys, FEATURE_TIMESTAMP, *feats).write.format(format).mode(
-                "overwrite"
-            ).save(f"{target}/{view}")
+            writer = table.select(*keys, FEATURE_TIMESTAMP, *feats).write.format(format)
+            if format == "csv":
+                writer = writer.option("header", "true")
+            writer.mode("overwrite").save(f"{target}/{view}")
         manifest = json.dumps({**fsv.to_dict(), "format": format, "views": list(by_view)})
         self._ctx.spark.createDataFrame([(manifest,)], "value string").coalesce(1).write.mode(
             "overwrite"

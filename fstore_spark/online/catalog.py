@@ -56,17 +56,12 @@ class ServingCatalog:
         return [] if fs is None else list(dict.fromkeys(r.view for r in fs.refs))
 
     def expire_after(self, view: str) -> timedelta | None:
-        """Redis expiry of a view: max cache_ttl of the sets serving it, at most its ttl."""
-        ttl = self.views[view].ttl
-        ttls = [
-            parse_duration(cfg["cache_ttl"])
-            for name, cfg in self.serving.items()
-            if cfg.get("cache_ttl") and view in self._set_views(name)
-        ]
-        if not ttls:
-            return ttl
-        longest = max(ttls)
-        return longest if ttl is None else min(longest, ttl)
+        """Redis expiry of a view's values, after their feature timestamp: the view's ttl.
+
+        A feature set's ``cache_ttl`` never expires keys (other sets and plain feature reads
+        share them); it limits the age of the values a read of that set serves.
+        """
+        return self.views[view].ttl
 
     def sync_frequency(self) -> dict[str, timedelta]:
         """View -> shortest update_frequency of the configured sets that include it."""
@@ -84,15 +79,17 @@ class ServingCatalog:
         features: list[str] | None,
         feature_set: str | None,
         full_feature_names: bool,
+        set_features: list[str] | None = None,
     ) -> ReadPlan:
         """The compiled read plan of a request (cached per feature list and set)."""
-        key = (tuple(features or ()), feature_set, full_feature_names)
+        key = (tuple(features or ()), feature_set, full_feature_names, tuple(set_features or ()))
         plan = self._plans.get(key)
         if plan is not None:
             return plan
         max_age: dict[str, timedelta | None] = {}
         if feature_set is not None:
             refs_in = self._set_features(feature_set, max_age)
+            refs_in = list(set_features) if set_features is not None else refs_in
         else:
             refs_in = list(features or [])
         for text in refs_in:
@@ -225,11 +222,17 @@ class OnlineServing:
         feature_set: str | None,
         entity_keys: list[Any] | None = None,
         full_feature_names: bool = False,
+        set_features: list[str] | None = None,
     ) -> OnlineResponse:
-        """Latest values of features (or a feature set's) for entities, one Redis round trip."""
+        """Latest values of features (or a feature set's) for entities, one Redis round trip.
+
+        ``set_features``: the features of a pinned version of ``feature_set`` (default the
+        set's latest definition); the set's serving settings apply either way.
+        """
         if (features is None) == (feature_set is None):
             raise EntityRowError("give exactly one of features=[...] or feature_set=...")
-        plan = self.catalog().plan(self.store, features, feature_set, full_feature_names)
+        catalog = self.catalog()
+        plan = catalog.plan(self.store, features, feature_set, full_feature_names, set_features)
         if entity_rows is None:
             entity_rows = _rows_from_keys(plan.join_keys, entity_keys)
         return self.store.read(plan, entity_rows)

@@ -40,7 +40,7 @@ from fstore_spark.errors import OnlineStoreError
 from fstore_spark.lakehouse.tables import feature_table_path
 from fstore_spark.online.client import OnlineStore
 from fstore_spark.online.codec import micros
-from fstore_spark.online.sync_full import full_reload
+from fstore_spark.online.sync_full import full_reload, remove_old_namespace
 from fstore_spark.online.sync_incremental import incremental
 from fstore_spark.online.sync_job import SyncJob, require_table
 from fstore_spark.online.sync_state import SyncLease, SyncResult, SyncState
@@ -56,7 +56,8 @@ def _run(job: SyncJob, state: SyncState, mode: str, version: int, as_of_us: int)
     """Choose the mode of the run (a pending reload first, then full when it must be) and run it.
 
     Full when asked, on the first sync, when the view definition changed since the last sync,
-    or when the table went back to an older version; incremental otherwise.
+    when the table went back to an older version, or when the saved state is of another
+    table (another lakehouse with the same project and key prefix); incremental otherwise.
     """
     if state.pending_ns is not None and state.pending_version is not None:
         pending_as_of = state.pending_as_of_us if state.pending_as_of_us is not None else as_of_us
@@ -67,6 +68,9 @@ def _run(job: SyncJob, state: SyncState, mode: str, version: int, as_of_us: int)
         return full_reload(job, state, version, as_of_us, reason="first sync of the view")
     if state.definition_hash != definition_hash(job.view):
         return full_reload(job, state, version, as_of_us, reason="the view definition changed")
+    if state.table is not None and state.table != job.path:
+        reason = f"the saved state is of another table ({state.table})"
+        return full_reload(job, state, version, as_of_us, reason=reason)
     if state.version > version:
         reason = "the feature table went back to an older version"
         return full_reload(job, state, version, as_of_us, reason=reason)
@@ -125,5 +129,8 @@ def sync_view(
         # the usual run reads the commits since the last sync straight from the Delta log
         version = job.load_commits(state.version if usual else None)
         as_of_us = micros(now) if now is not None else time.time_ns() // 1000
+        left = state.unlink_ns if state.unlink_ns not in (None, state.ns) else None
+        leftover = 0 if left is None else remove_old_namespace(job, left)
         result = _run(job, state, mode, version, as_of_us)
-    return replace(result, seconds=time.perf_counter() - t0)
+    unlinked = result.keys_unlinked + leftover
+    return replace(result, seconds=time.perf_counter() - t0, keys_unlinked=unlinked)

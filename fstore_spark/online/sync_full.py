@@ -23,7 +23,7 @@ from fstore_spark.online.sync_job import SyncJob
 from fstore_spark.online.sync_state import SyncResult, SyncState
 from fstore_spark.online.sync_writes import WriteCounts, run_writers, spark_dtypes
 
-__all__ = ["full_reload"]
+__all__ = ["full_reload", "remove_old_namespace"]
 
 _PENDING = ("pending_ns", "pending_version", "pending_as_of_us")
 
@@ -49,10 +49,13 @@ def _flip(
     as_of_us: int,
     counts: WriteCounts,
     dtypes: dict[str, str],
+    old_ns: int | None,
 ) -> None:
     """Point readers at namespace ``ns`` and record the state, in one transaction.
 
-    Called only after every partition succeeded.
+    Called only after every partition succeeded. The namespace flipped away from is recorded
+    as ``unlink_ns`` in the same transaction, so that a job killed before removing it leaves
+    the next sync a note of what to remove.
     """
     pipe = job.online.client.pipeline(transaction=True)
     pipe.set(job.layout.pointer_key(job.view.name), ns)
@@ -62,12 +65,22 @@ def _flip(
         "as_of_us": as_of_us,
         "future_us": "" if counts.future_us is None else counts.future_us,
         "definition_hash": definition_hash(job.view),
+        "table": job.path,
         "dtypes": json.dumps(dtypes),
         "mode": "full",
     }
+    if old_ns is not None:
+        fields["unlink_ns"] = old_ns
     pipe.hset(job.meta_key, mapping=job.meta(fields))
     pipe.hdel(job.meta_key, *_PENDING)
     pipe.execute()
+
+
+def remove_old_namespace(job: SyncJob, ns: int) -> int:
+    """Unlink every key of namespace ``ns`` and clear the note of it; return keys removed."""
+    removed = job.unlink_ns(ns)
+    job.online.client.hdel(job.meta_key, "unlink_ns")
+    return removed
 
 
 def _start_over(job: SyncJob, state: SyncState) -> SyncResult:
@@ -114,10 +127,9 @@ def full_reload(
     dtypes = spark_dtypes(snapshot, job.features)
     writes = job.writes(snapshot, ns, as_of_us, job.partitions, None)
     counts = run_writers(writes, job.spec(version))
-    _flip(job, ns, version, as_of_us, counts, dtypes)
-    unlinked = 0
-    if state.ns is not None and state.ns != ns:
-        unlinked = job.unlink_ns(state.ns)
+    old = state.ns if state.ns is not None and state.ns != ns else None
+    _flip(job, ns, version, as_of_us, counts, dtypes, old)
+    unlinked = 0 if old is None else remove_old_namespace(job, old)
     return job.result(
         mode="full",
         version=version,

@@ -48,6 +48,8 @@ class SyncState:
         pending_ns: Namespace of a full reload that started but did not flip (crashed).
         pending_version: Delta version that reload was reading.
         pending_as_of_us: Its "as of" instant.
+        unlink_ns: An old namespace a finished reload flipped away from and has not removed
+            yet (the job was killed before): the next sync removes it.
     """
 
     ns: int | None = None
@@ -60,6 +62,7 @@ class SyncState:
     pending_ns: int | None = None
     pending_version: int | None = None
     pending_as_of_us: int | None = None
+    unlink_ns: int | None = None
 
     @classmethod
     def from_hash(cls, h: Mapping[bytes, bytes]) -> SyncState:
@@ -81,6 +84,7 @@ class SyncState:
             pending_ns=i("pending_ns"),
             pending_version=i("pending_version"),
             pending_as_of_us=i("pending_as_of_us"),
+            unlink_ns=i("unlink_ns"),
         )
 
 

@@ -67,6 +67,19 @@ class FeatureSets:
         )
         return self.version(name)
 
+    def pinned_features(
+        self, feature_set: str | FeatureSet | FeatureSetVersion
+    ) -> list[str] | None:
+        """The features of the version an id names (``name@vN``, a version object), else None.
+
+        A plain name (or a :class:`FeatureSet`) means the latest definition: None.
+        """
+        if isinstance(feature_set, FeatureSetVersion):
+            return list(feature_set.features)
+        if not isinstance(feature_set, str) or parse_feature_set_id(feature_set)[1] is None:
+            return None
+        return list(self.version(feature_set).features)
+
     def version(self, feature_set: str, version: int | None = None) -> FeatureSetVersion:
         """One version (default the latest, or the ``@vN`` of the id).
 

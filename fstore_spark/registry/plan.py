@@ -210,7 +210,8 @@ def compute_plan(
         RegistryError: a settings key names a definition category.
     """
     desired = _desired(objects, settings)
-    final = _final_catalog(current, desired, prune)
+    kept = _kept_by_history(current)
+    final = _final_catalog(current, desired, prune, kept)
     validate_objects(
         [from_dict(d) for (cat, _), d in sorted(final.items()) if cat in DEFINITION_CATEGORIES]
     )
@@ -223,7 +224,7 @@ def compute_plan(
     for key in sorted(set(current) | set(desired)):
         old = current.get(key)
         expected[key] = None if old is None else old.version
-        change = _change(key, old, desired.get(key), prune, views_by_source)
+        change = _change(key, old, desired.get(key), prune and key not in kept, views_by_source)
         if change is not None:
             changes.append(change)
     order = {c: i for i, c in enumerate(CATEGORIES)}
@@ -255,15 +256,26 @@ def _desired(
     return desired
 
 
+def _kept_by_history(current: Mapping[tuple[str, str], RegistryEntry]) -> set[tuple[str, str]]:
+    """Definitions a prune never removes: feature sets created with ``create_feature_set``.
+
+    Their versions are pinned history (training sets and models refer to them); they are not
+    the feature repo's to delete. A prune that would remove a view one of them uses fails
+    validation instead.
+    """
+    return {("feature_set", name) for cat, name in current if cat == "feature_set_pins"}
+
+
 def _final_catalog(
     current: Mapping[tuple[str, str], RegistryEntry],
     desired: Mapping[tuple[str, str], dict[str, Any]],
     prune: bool,
+    kept: set[tuple[str, str]],
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """The catalog after the apply: what stays plus what is applied."""
     final: dict[tuple[str, str], dict[str, Any]] = {}
     for key, entry in current.items():
-        if prune and key[0] in DEFINITION_CATEGORIES and key not in desired:
+        if prune and key[0] in DEFINITION_CATEGORIES and key not in desired and key not in kept:
             continue
         final[key] = entry.definition
     final.update(desired)

@@ -23,7 +23,7 @@ from fstore_spark import (
     FeatureView,
     Field,
 )
-from fstore_spark.errors import LineageError, NotFoundError
+from fstore_spark.errors import ConfigError, LineageError, NotFoundError, PointInTimeError
 from fstore_spark.offline.training import dataframe_fingerprint
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -288,6 +288,66 @@ def test_log_to_mlflow_without_active_run_starts_one(store: FeatureStore, mlflow
         with mlflow.start_run() as bare:
             pass
         store.reproduce_training_set(bare.info.run_id)
+
+
+def test_as_of_an_instant_reads_the_version_live_then(store: FeatureStore) -> None:
+    """After the last commit: the latest version. Before the first: a typed error."""
+    now = datetime.now(UTC)
+    latest = store.read_view("profile").drop("created_timestamp").collect()
+    at_now = store.read_view("profile", as_of_timestamp=now).drop("created_timestamp").collect()
+    assert sorted(map(tuple, at_now)) == sorted(map(tuple, latest))
+    labels = _labels()
+    got = store.get_historical_features(labels, ["profile:age"], as_of={"profile": now})
+    assert got.to_pandas()["age"].notna().sum() > 0
+    with pytest.raises(NotFoundError, match="first version was committed at"):
+        store.read_view("profile", as_of_timestamp=datetime(2000, 1, 1, tzinfo=UTC))
+
+
+def test_export_and_label_window_errors_are_typed(
+    spark, store: FeatureStore, tmp_path: Path
+) -> None:
+    fs = store.create_feature_set("ex", ["profile:age"])
+    out = store.export_feature_set(fs, format="csv", path=str(tmp_path / "csv"))
+    exported = spark.read.option("header", "true").csv(f"{out}/profile")
+    assert exported.count() == len(CUSTOMERS) and "age" in exported.columns
+    with pytest.raises(ConfigError, match=r"cannot export .*Fix"):
+        store.export_feature_set(fs, format="parquet", path="nosuchscheme://bucket/x")
+    with pytest.raises(ConfigError, match="csv"):
+        store.export_feature_set(fs, format="xlsx", path=str(tmp_path / "x"))
+    with pytest.raises(PointInTimeError, match="before start_date"):
+        store.get_training_features(
+            ["profile:age"], _labels(), start_date=T0 + 5 * DAY, end_date=T0
+        )
+
+
+def test_two_materializations_at_once_never_raise_a_raw_delta_error(
+    store: FeatureStore,
+) -> None:
+    """Both finish, or the loser gets a typed error that says to rerun."""
+    import threading
+
+    from fstore_spark.errors import MaterializationError
+
+    outcomes: list[str] = []
+    gate = threading.Barrier(2)
+
+    def run() -> None:
+        gate.wait()
+        try:
+            store.materialize("profile", T0 - DAY, T0 + 10 * DAY)
+            outcomes.append("ok")
+        except MaterializationError as exc:
+            assert "Fix: rerun" in str(exc)
+            outcomes.append("typed")
+        except Exception as exc:  # noqa: BLE001 - what the test rules out
+            outcomes.append(f"raw {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) in (["ok", "ok"], ["ok", "typed"]), outcomes
 
 
 def test_feature_set_versions_pin_delta_versions(

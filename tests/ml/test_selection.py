@@ -84,3 +84,26 @@ def test_select_features_ranks_and_drops_redundant(spark) -> None:
         select_features(df, "y", method="chi2")
     with pytest.raises(DefinitionError, match="not in the data"):
         select_features(df, "label")
+
+
+def test_identifiers_are_never_selected(spark) -> None:
+    """Keys and near-unique columns carry no signal a model can reuse: never candidates."""
+    pdf = _data(3)
+    n = len(pdf)
+    pdf["customer_id"] = [f"c{i}" for i in range(n)]  # unique
+    # an integer id whose values track the label exactly, as ids sorted by time often do
+    order = pdf["y"].rank(method="first").astype(int)
+    pdf["order_id"] = order
+    rows = [
+        tuple(None if isinstance(v, float) and np.isnan(v) else _plain(v) for v in r)
+        for r in pdf.itertuples(index=False)
+    ]
+    schema = (
+        "signal double, signal_copy double, weak double, noise double, segment string, y int, "
+        "customer_id string, order_id bigint"
+    )
+    df = spark.createDataFrame(rows, schema)
+    chosen = select_features(df, "y", top_k=20)
+    assert "customer_id" not in chosen and "order_id" not in chosen
+    assert {"signal", "signal_copy", "segment"} <= set(chosen[:3])
+    assert "segment" not in select_features(df, "y", top_k=20, exclude=["segment"])

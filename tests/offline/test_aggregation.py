@@ -456,7 +456,11 @@ def full_backfill(spark, tmp_path_factory) -> pd.DataFrame:
 
 @pytest.mark.parametrize("cdf", [True, False], ids=["change-data-feed", "watermark"])
 def test_incremental_with_late_events_equals_full_backfill(
-    spark, tmp_path: Path, full_backfill: pd.DataFrame, cdf: bool
+    spark,
+    tmp_path: Path,
+    full_backfill: pd.DataFrame,
+    cdf: bool,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     events = fixed_events()
     inc = make_store(spark, tmp_path / "inc")
@@ -465,10 +469,12 @@ def test_incremental_with_late_events_equals_full_backfill(
     inc.materialize("f", GRID[0], e1)
     more, late_beyond = more_events(), late_beyond_events()
     write_events(spark, inc, more + (late_beyond if cdf else []), mode="append")
-    result = inc.materialize_incremental("f", end=GRID[-1], lateness="3d")
+    with caplog.at_level("WARNING", logger="fstore_spark.offline"):
+        result = inc.materialize_incremental("f", end=GRID[-1], lateness="3d")
     assert result.mode == "incremental" and result.start <= e1
-    if cdf:
+    if cdf:  # never silent: the count and where the events went are logged
         assert result.late_events_quarantined == 1
+        assert "'f': 1 late event(s)" in caplog.text and "_quarantine/f" in caplog.text
     got = to_pandas(read_feature_table(spark, inc.config.project_root, "f")).drop(
         columns="created_timestamp"
     )
@@ -554,3 +560,28 @@ def test_short_incremental_runs_equal_full_backfill(spark, tmp_path_factory, raw
         want.drop(columns="created_timestamp").sort_values(order).reset_index(drop=True),
     )
     assert assert_matches(got, events, GRID[:15]) > 0
+
+
+def test_a_rerun_after_a_crash_quarantines_each_late_event_once(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the quarantine and before the feature commit, then rerun: no duplicates."""
+    import fstore_spark.offline.incremental as incremental_module
+
+    inc = make_store(spark, tmp_path / "inc")
+    write_events(spark, inc, fixed_events(), cdf=True)
+    inc.materialize("f", GRID[0], T0 + 8 * DAY)
+    write_events(spark, inc, more_events() + late_beyond_events(), mode="append")
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt("killed before the feature commit")
+
+    monkeypatch.setattr(incremental_module, "write_features", killed)
+    with pytest.raises(KeyboardInterrupt):
+        inc.materialize_incremental("f", end=GRID[-1], lateness="3d")
+    monkeypatch.undo()
+    result = inc.materialize_incremental("f", end=GRID[-1], lateness="3d")
+    assert result.late_events_quarantined == 1
+    quarantine = f"{inc.config.project_root}/_quarantine/f"
+    assert spark.read.format("delta").load(quarantine).count() == 1
+

@@ -201,6 +201,56 @@ def ns_keys(store: FeatureStore, view: str) -> list[bytes]:
     return list(r.scan_iter(match=f"fstore:{store.project}:{view}:{ns.decode()}:*".encode()))
 
 
+def test_a_namespace_left_by_a_killed_reload_is_removed_by_the_next_sync(
+    spark, new_store, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between the flip and the unlink: the next sync removes the old namespace."""
+    from fstore_spark.online.sync_job import SyncJob
+
+    store = new_store("left")
+    write(spark, store, "profiles", profile_rows(6), PROFILE_SCHEMA)
+    store.materialize("profile", T0 - DAY, T0 + 20 * DAY)
+    first = store.sync_online("profile")
+    old = first.namespace
+
+    def killed(self: SyncJob, ns: int) -> int:
+        raise KeyboardInterrupt("killed before the old namespace was unlinked")
+
+    monkeypatch.setattr(SyncJob, "unlink_ns", killed)
+    with pytest.raises(KeyboardInterrupt):
+        store.sync_online("profile", mode="full")
+    monkeypatch.undo()
+    r = redis.Redis.from_url(redis_url)
+    pattern = f"fstore:left:profile:{old}:*".encode()
+    assert len(list(r.scan_iter(match=pattern))) == 6  # left behind by the killed run
+    after = store.sync_online("profile")
+    assert after.keys_unlinked == 6
+    assert list(r.scan_iter(match=pattern)) == []
+    assert len(ns_keys(store, "profile")) == 6
+
+
+def test_a_sync_never_takes_another_lakehouses_state(
+    spark, new_store, redis_url: str, applied_template: Path, tmp_path: Path
+) -> None:
+    """Two lakehouses with the same project on one Redis: each sync is of its own table."""
+    first = new_store("twin")
+    write(spark, first, "profiles", profile_rows(4), PROFILE_SCHEMA)
+    first.materialize("profile", T0 - DAY, T0 + 20 * DAY)
+    assert first.sync_online("profile").mode == "full"
+
+    other_root = tmp_path / "other_lakehouse"
+    shutil.copytree(applied_template, other_root / "twin")
+    second = open_store(spark, other_root, redis_url, "twin")
+    write(spark, second, "profiles", profile_rows(8, version=100), PROFILE_SCHEMA)
+    second.materialize("profile", T0 - DAY, T0 + 20 * DAY)  # the same table version as first's
+    result = second.sync_online("profile")
+    assert result.mode == "full" and "another table" in result.reason, result
+    assert result.keys_written == 8
+    got = second.get_online_features(["profile:age"], entity_keys=["c0", "c7"]).to_dict()
+    latest = {c: max(r[2] for r in profile_rows(8, 100) if r[0] == c) for c in ("c0", "c7")}
+    assert got["age"] == [latest["c0"], latest["c7"]]
+
+
 def test_full_then_incremental_writes_exactly_the_changed_entities(
     spark, new_store, redis_url: str
 ) -> None:
@@ -392,12 +442,25 @@ def test_online_read_equals_training_set_at_now(spark, new_store) -> None:
     # serving settings in the registry drive expiry and max age
     store.configure_online_serving("churn", update_frequency="1h", cache_ttl="30m")
     assert store.get_online_serving("churn")["cache_ttl"] == "30m"
-    assert store._serving_catalog().expire_after("profile") == timedelta(minutes=30)
+    # cache_ttl limits what reads of the set serve; the keys live by the view's ttl
+    assert store._serving_catalog().expire_after("profile") == timedelta(days=30)
+    assert store.sync_online("profile", mode="full").keys_written == n
     seed = store.get_online_features("churn", entity_keys=["c1"]).to_dict()
     assert seed["age"] == [None]  # the latest profile row is days old: beyond 30 minutes
+    plain = store.get_online_features(["profile:age"], entity_keys=["c1"]).to_dict()
+    assert plain["age"] == [training.loc["c1", "age"]]  # a plain read is not the set's
     assert seed["spent_7d"][0] is None or isinstance(seed["spent_7d"][0], float)
     due = store.sync_online_due()
     assert due == []  # synced moments ago: not due within the hour
+
+    # a set's version id serves that version's features, its name the latest version's
+    v1 = store.create_feature_set("pinned", ["profile:age"])
+    store.create_feature_set("pinned", ["profile:age", "profile:city"])
+    for ref in ("pinned@v1", v1):
+        got = store.get_online_features(feature_set=ref, entity_keys=["c1"]).to_dict()
+        assert set(got) == {"customer_id", "age"}, ref
+    latest = store.get_online_features("pinned", entity_keys=["c1"]).to_dict()
+    assert set(latest) == {"customer_id", "age", "city"}
 
     with pytest.raises(NotFoundError, match="Known: profile, spend, weather"):
         store.get_online_features(["nope:x"], [{"customer_id": "c1"}])

@@ -149,6 +149,19 @@ def test_prune_removes_objects_missing_from_the_repo(store: FeatureStore) -> Non
         store.get_feature_view("spend_7d")
 
 
+def test_prune_keeps_feature_sets_created_through_the_api(store: FeatureStore) -> None:
+    """A pinned feature set is history: the repo's prune neither removes it nor its views."""
+    store.apply([_customer(), _view("30d")])
+    v1 = store.create_feature_set("api_fs", ["spend:spent"])
+    assert store.plan([_customer(), _view("30d")], prune=True).of("remove") == []
+    store.apply([_customer(), _view("30d")], prune=True)
+    assert store.get_feature_set_version("api_fs@v1") == v1
+    assert [fs.name for fs in store.list_feature_sets()] == ["api_fs"]
+    with pytest.raises(DefinitionError, match="api_fs"):
+        store.apply([_customer()], prune=True)  # would leave the set without its view
+    assert store.get_feature_set_version("api_fs@v1") == v1
+
+
 # ---- validation before any write: one test per rule -------------------------------------
 
 
