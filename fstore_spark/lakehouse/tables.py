@@ -33,6 +33,7 @@ __all__ = [
     "read_source",
     "source_version",
     "read_feature_table",
+    "version_as_of",
     "is_delta_table",
     "latest_version",
     "table_properties",
@@ -241,13 +242,10 @@ def read_feature_table(
     path = feature_table_path(project_root, view)
     name = view if isinstance(view, str) else view.name
     if not is_delta_table(spark, path):
-        raise NotFoundError(
-            f"feature view {name!r} has no feature table at {path}. Fix: materialize it first "
-            "(store.materialize / `fstore materialize`)."
-        )
+        raise _no_feature_table(name, path)
     reader = spark.read.format("delta")
     if as_of_version is None and as_of_timestamp is not None:
-        as_of_version = _version_at_or_fail(spark, path, name, as_of_timestamp)
+        as_of_version = version_as_of(spark, path, name, as_of_timestamp)
     if as_of_version is not None:
         reader = reader.option("versionAsOf", int(as_of_version))
     try:
@@ -289,24 +287,34 @@ def table_version(spark: SparkSession, path: str) -> int | None:
     return latest_version(spark, path)
 
 
-def _version_at_or_fail(spark: SparkSession, path: str, name: str, at: datetime | str) -> int:
+def _no_feature_table(name: str, path: str) -> NotFoundError:
+    return NotFoundError(
+        f"feature view {name!r} has no feature table at {path}. Fix: materialize it first "
+        "(store.materialize / `fstore materialize`)."
+    )
+
+
+def version_as_of(spark: SparkSession, path: str, name: str, at: datetime | str) -> int:
     """The version a read as of ``at`` sees: the latest committed at or before it.
 
     An instant after the last commit reads the latest version (Delta itself refuses it).
 
     Raises:
-        NotFoundError: ``at`` is before the table's first commit (its time is in the message).
+        NotFoundError: ``at`` is before the table's first commit (its time is in the message),
+            or the view was never materialized.
     """
-    history = table_history(spark, path)  # newest first
-    when = to_utc(at)
-    for h in history:
-        if h["timestamp"] is not None and to_utc(h["timestamp"]) <= when:
-            return int(h["version"])
-    first = history[-1]["timestamp"] if history else None
+    version = table_version_at(spark, path, at)
+    if version is not None:
+        return version
+    history = table_history(spark, path)  # only to name the first commit's time
+    if not history:
+        raise _no_feature_table(name, path)
+    first = history[-1]["timestamp"]
+    when = "an unknown time" if first is None else to_utc(first).isoformat()
     raise NotFoundError(
-        f"feature view {name!r} has no version as of {when.isoformat()}: its first version "
-        f"was committed at {None if first is None else to_utc(first).isoformat()}. Fix: ask "
-        "for an instant at or after it, or a version number."
+        f"feature view {name!r} has no version as of {to_utc(at).isoformat()}: its first "
+        f"version was committed at {when}. "
+        "Fix: ask for an instant at or after it, or a version number."
     )
 
 

@@ -32,7 +32,7 @@ from fstore_spark.lakehouse.tables import (
     feature_table_path,
     read_feature_table,
     table_version,
-    table_version_at,
+    version_as_of,
 )
 from fstore_spark.offline.asof import FOUND_TS, asof_join
 
@@ -326,13 +326,12 @@ def _join_view(
 
     view, feats, names = request.view, request.features, request.names
     pin = request.pin
-    version = pin if isinstance(pin, int) else None
-    stamp = None if pin is None or isinstance(pin, int) else pin
-    table = read_feature_table(
-        spark, project_root, view, as_of_version=version, as_of_timestamp=stamp
-    )
     path = feature_table_path(project_root, request.name)
-    delta_version = version if version is not None else _read_version(spark, path, stamp)
+    version = pin if isinstance(pin, int) else None
+    if pin is not None and not isinstance(pin, int):  # an instant: resolved once, here
+        version = version_as_of(spark, path, request.name, pin)
+    table = read_feature_table(spark, project_root, view, as_of_version=version)
+    delta_version = version if version is not None else table_version(spark, path)
     renamed = table.select(
         *request.keys,
         FEATURE_TIMESTAMP,
@@ -433,11 +432,6 @@ def _post_process(
         if f in defaults:
             df = df.withColumn(col, F.coalesce(F.col(col), F.lit(defaults[f])))
     return df.drop(FOUND_TS)
-
-
-def _read_version(spark: SparkSession, path: str, stamp: datetime | str | None) -> int | None:
-    """The Delta version that a read (now, or as of an instant) sees."""
-    return table_version(spark, path) if stamp is None else table_version_at(spark, path, stamp)
 
 
 def temporal_split(df: Any, test_size: float, timestamp_column: str) -> tuple[Any, Any]:
