@@ -145,8 +145,8 @@ def mlflow_uri(tmp_path: Path, _mlflow_template: Path) -> Iterator[str]:
     from mlflow.tracking import fluent
 
     def forget_experiment() -> None:
-        # set_experiment (FeatureStore starts runs in its configured experiment) is global:
-        # an experiment id of this test's database must not leak into the next test's
+        # set_experiment is process-wide: an experiment id a test set in its own database
+        # must not leak into the next test's
         fluent._active_experiment_id = None
         os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 

@@ -4,23 +4,26 @@ The store's training-set calls come here: a training set is built by
 :class:`~fstore_spark.offline.training_sets.TrainingSets` and, inside an active MLflow run (or
 when asked), logged with its feature spec (:mod:`fstore_spark.lineage.tracking`).
 
-MLflow is reached through ``MlflowClient`` with an explicit tracking URI and run id. The one
-process-wide effect is :meth:`Lineage.ensure_run`: with no active run it starts one in the
-configured experiment and leaves it active for the user's own ``mlflow.log_*`` calls.
+MLflow is reached through ``MlflowClient`` with an explicit tracking URI and run id. With no
+active run, the store logs to a run of its own that it finishes (:meth:`Lineage.logging_run`);
+the process-wide tracking URI, active run and experiment are left as they were.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fstore_spark.errors import LineageError, NotFoundError
 from fstore_spark.lineage.artifacts import load_run_spec
 from fstore_spark.lineage.datasets import read_label_rows, snapshot_entity_df
 from fstore_spark.lineage.spec import FeatureSpec
 from fstore_spark.lineage.tracking import (
+    TRACKING_URI_ENV,
     RunTarget,
     log_training_set,
     runs_using_filter,
@@ -56,42 +59,50 @@ class Lineage:
         cfg = self._ctx.config
         return tracking_uri(cfg.mlflow.tracking_uri, cfg.tracking_uri)
 
-    def ensure_run(self) -> RunTarget:
-        """The run to log to: the active MLflow run, else a new one (left active).
+    @contextmanager
+    def logging_run(self, name: str, *, fluent: bool = False) -> Iterator[RunTarget]:
+        """The run to log to while the block runs: the active MLflow run, else a new one.
 
-        The active run lives in the tracking store of MLflow's fluent API, so its target is
-        ``mlflow.get_tracking_uri()``; a new run is started in the configured experiment of
-        the store's tracking URI (:meth:`tracking_uri`).
+        The active run (the user's) is left as it is: it lives in the tracking store of
+        MLflow's fluent API, so its target is ``mlflow.get_tracking_uri()``. Without one, a run
+        named ``name`` is created with an ``MlflowClient`` in the configured experiment of the
+        store's tracking URI (:meth:`tracking_uri`) and finished when the block ends (``FAILED``
+        if it raised). With ``fluent`` (for a flavor's ``log_model``, which only logs to the
+        active run) that run is made active for the block, at the store's tracking URI, and
+        the process-wide tracking URI is restored afterwards. The active experiment is never
+        changed.
         """
-        import mlflow
-
-        run = mlflow.active_run()
-        if run is None:
-            run = self._start_run()
-        return RunTarget(tracking_uri=mlflow.get_tracking_uri(), run_id=run.info.run_id)
-
-    def _start_run(self) -> Any:
-        """Start a fluent run in the configured experiment, created if absent."""
         import mlflow
         from mlflow.tracking import MlflowClient
 
-        cfg = self._ctx.config
+        active = mlflow.active_run()
+        if active is not None:
+            yield RunTarget(tracking_uri=mlflow.get_tracking_uri(), run_id=active.info.run_id)
+            return
         uri = self.tracking_uri()
         client = MlflowClient(tracking_uri=uri)
+        run = client.create_run(self._experiment_id(client), run_name=name)
+        target = RunTarget(tracking_uri=uri, run_id=run.info.run_id)
+        status = "FAILED"
+        try:
+            if fluent:
+                with _active(target):
+                    yield target
+            else:
+                yield target
+            status = "FINISHED"
+        finally:
+            client.set_terminated(target.run_id, status=status)
+
+    def _experiment_id(self, client: Any) -> str:
+        """The configured experiment's id at ``client``'s tracking URI, created if absent."""
+        cfg = self._ctx.config
         found = client.get_experiment_by_name(cfg.mlflow.experiment)
-        experiment_id = (
-            found.experiment_id
-            if found is not None
-            else client.create_experiment(
-                cfg.mlflow.experiment, artifact_location=cfg.artifact_location
-            )
+        if found is not None:
+            return str(found.experiment_id)
+        return str(
+            client.create_experiment(cfg.mlflow.experiment, artifact_location=cfg.artifact_location)
         )
-        # The run stays active for the user's fluent calls (mlflow.log_metric, a flavor's
-        # log_model), which go to the fluent tracking URI: it must point at the store's for as
-        # long as the run is active, so it is set (public API) and deliberately not restored.
-        if mlflow.get_tracking_uri() != uri:
-            mlflow.set_tracking_uri(uri)
-        return mlflow.start_run(experiment_id=experiment_id)
 
     def historical(
         self,
@@ -127,7 +138,8 @@ class Lineage:
         spec = FeatureSpec.from_training_set(
             ts, self._ctx.config.project, output=dataframe_fingerprint(ts.df)
         )
-        ts.mlflow_run_id = log_training_set(spark, root, spec, self.ensure_run())
+        with self.logging_run("fstore_training_set") as run:
+            ts.mlflow_run_id = log_training_set(spark, root, spec, run)
 
     def reproduce(self, run_id: str, entity_df: Any, verify: bool) -> HistoricalFeatures:
         """Rebuild a run's training set by time travel; with ``verify``, check fingerprints.
@@ -195,6 +207,28 @@ class Lineage:
             order_by=["attributes.start_time DESC"],
         )
         return [_run_summary(r, view) for r in runs]
+
+
+@contextmanager
+def _active(run: RunTarget) -> Iterator[None]:
+    """``run`` as MLflow's active run for the block, at its tracking URI; then as before.
+
+    ``mlflow.set_tracking_uri`` sets the process-wide URI and the ``MLFLOW_TRACKING_URI``
+    variable together; restoring sets back the variable's value, or unsets both when the
+    variable was not set (MLflow's default applies again).
+    """
+    import mlflow
+
+    before = os.environ.get(TRACKING_URI_ENV)
+    switch = mlflow.get_tracking_uri() != run.tracking_uri
+    if switch:
+        mlflow.set_tracking_uri(run.tracking_uri)
+    try:
+        with mlflow.start_run(run_id=run.run_id):
+            yield
+    finally:
+        if switch:
+            mlflow.set_tracking_uri(cast(str, before))  # None unsets: MLflow's default
 
 
 def _run_summary(run: Any, view: str) -> dict[str, Any]:

@@ -40,10 +40,10 @@ from fstore_spark.lineage.spec import SPEC_ARTIFACT, FeatureSpec
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["RunTarget", "log_training_set", "runs_using_filter", "tracking_uri"]
+__all__ = ["TRACKING_URI_ENV", "RunTarget", "log_training_set", "runs_using_filter", "tracking_uri"]
 
 _TAG = "fstore"
-_TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's public variable; set_tracking_uri sets it
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's public variable; set_tracking_uri sets it
 
 
 def tracking_uri(configured: str | None, default: str) -> str:
@@ -57,7 +57,7 @@ def tracking_uri(configured: str | None, default: str) -> str:
     """
     if configured:
         return configured
-    if os.environ.get(_TRACKING_URI_ENV):
+    if os.environ.get(TRACKING_URI_ENV):
         import mlflow
 
         return str(mlflow.get_tracking_uri())

@@ -8,9 +8,13 @@ a pandas table (:meth:`ABTestResults.to_pandas`), a JSON-ready dict
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from fstore_spark.errors import LineageError
+from fstore_spark.lineage.tracking import RunTarget
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,17 +154,30 @@ class ABTestResults:
             **self.extra,
         }
 
-    def log_to_mlflow(self) -> None:
-        """Log the results to the active MLflow run (one is started if none is active).
+    def log_to_mlflow(self, run: RunTarget | None = None) -> None:
+        """Log the results to ``run``, by default the active MLflow run.
 
         Metrics ``<variant>.<metric>``, ``<variant>.rows`` and ``<variant>.<metric>.p_value``
         (undefined and non-finite values are left out); tags ``fstore.ab_test`` and
-        ``fstore.ab_test.winner``; the whole result as JSON.
+        ``fstore.ab_test.winner``; the whole result as JSON. Through an ``MlflowClient`` bound
+        to the run's tracking URI: nothing process-wide changes.
+
+        Raises:
+            LineageError: no run given and none active (start one with ``mlflow.start_run()``,
+                or use ``store.ab_test_results(..., log_to_mlflow=True)``).
         """
         import mlflow
+        from mlflow.entities import Metric, RunTag
 
-        if mlflow.active_run() is None:
-            mlflow.start_run(run_name=f"ab_test_{self.test}")
+        if run is None:
+            active = mlflow.active_run()
+            if active is None:
+                raise LineageError(
+                    f"A/B test {self.test!r}: no active MLflow run to log to. Fix: call it "
+                    "inside mlflow.start_run(), or use store.ab_test_results(..., "
+                    "log_to_mlflow=True), which logs to a run of its own."
+                )
+            run = RunTarget(tracking_uri=mlflow.get_tracking_uri(), run_id=active.info.run_id)
         values = {
             f"{v}.{m}": float(x)
             for v, ms in self.metrics.items()
@@ -171,6 +188,12 @@ class ABTestResults:
         for c in self.comparisons:
             if c.p_value is not None:
                 values[f"{c.variant}.{c.metric}.p_value"] = c.p_value
-        mlflow.log_metrics(values)
-        mlflow.set_tags({"fstore.ab_test": self.test, "fstore.ab_test.winner": str(self.winner)})
-        mlflow.log_dict(self.to_dict(), f"ab_test_{self.test}.json")
+        now = int(time.time() * 1000)
+        tags = {"fstore.ab_test": self.test, "fstore.ab_test.winner": str(self.winner)}
+        client = run.client()
+        client.log_batch(
+            run.run_id,
+            metrics=[Metric(k, v, now, 0) for k, v in values.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
+        client.log_dict(run.run_id, self.to_dict(), f"ab_test_{self.test}.json")

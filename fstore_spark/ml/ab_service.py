@@ -147,9 +147,7 @@ class ABTests:
             "feature_set", _feature_set_of(started)[F.col("variant")]
         )
 
-    def online_features(
-        self, test: str | ABTest, entity_row: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def online_features(self, test: str | ABTest, entity_row: Mapping[str, Any]) -> dict[str, Any]:
         """One request's variant, feature set and features (one Redis round trip)."""
         started, keys = self.serving(test)
         missing = [k for k in keys if k not in entity_row]
@@ -305,11 +303,8 @@ class ABTests:
             joined, started, label_column="_label", now=now, exposures=exposures
         )
         if log_to_mlflow:
-            # log_to_mlflow logs to the active run through the fluent API: ensure_run makes one
-            # active (in the configured experiment, left active), and the fluent tracking URI
-            # is where that run lives
-            self._lineage.ensure_run()
-            res.log_to_mlflow()
+            with self._lineage.logging_run(f"ab_test_{started.name}") as run:
+                res.log_to_mlflow(run)
         return res
 
     def _window_of_log(self, test: ABTest) -> DataFrame:

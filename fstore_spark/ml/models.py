@@ -69,11 +69,10 @@ class Models:
         metadata = {**kwargs.pop("metadata", {}), MODEL_METADATA_KEY: spec.to_dict()}
         if encoders:
             metadata[ENCODERS_METADATA_KEY] = [e.to_dict() for e in encoders]
-        run = self._lineage.ensure_run()
-        # a flavor's log_model has no run parameter: it logs to the active (fluent) run, which
-        # ensure_run guarantees, at the fluent tracking URI, which is where that run lives
-        info = module.log_model(model, name=artifact_path, metadata=metadata, **kwargs)
-        run.client().set_tag(run.run_id, "fstore.model", info.model_uri)
+        # a flavor's log_model has no run parameter: it logs to the active (fluent) run
+        with self._lineage.logging_run(f"fstore_model_{artifact_path}", fluent=True) as run:
+            info = module.log_model(model, name=artifact_path, metadata=metadata, **kwargs)
+            run.client().set_tag(run.run_id, "fstore.model", info.model_uri)
         return info
 
     def score_batch(

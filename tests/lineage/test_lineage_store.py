@@ -6,6 +6,7 @@ Everything runs against a real MLflow tracking store (SQLite in a temp folder, f
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -274,13 +275,53 @@ def test_score_batch_applies_the_encoders_logged_with_the_model(
     np.testing.assert_allclose(scored["city_te"].to_numpy(), served["city_te"].to_numpy())
 
 
-def test_log_to_mlflow_without_active_run_starts_one(store: FeatureStore, mlflow_uri: str) -> None:
+def test_logging_without_active_run_leaves_mlflow_as_it_was(
+    spark, _template: Path, tmp_path: Path, mlflow_uri: str, _mlflow_template: Path
+) -> None:
+    """No active run: the store logs to runs of its own that it finishes, at its own tracking
+    URI, and the process-wide tracking URI, active run and active experiment stay as they were.
+    """
     import mlflow
+    from mlflow.tracking import MlflowClient
+    from sklearn.linear_model import Ridge
+
+    root = tmp_path / "lakehouse"
+    shutil.copytree(_template, root)
+    cfg = FeatureStoreConfig.for_local(root, project="lin", mlflow={"tracking_uri": mlflow_uri})
+    store = FeatureStore(config=cfg, spark=spark)
+    shutil.copyfile(_mlflow_template, tmp_path / "elsewhere.db")
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    mlflow.set_tracking_uri(elsewhere)  # the user's own; the fixture restores the previous one
+    client = MlflowClient(mlflow_uri)
+
+    def untouched() -> None:
+        assert mlflow.active_run() is None
+        assert mlflow.get_tracking_uri() == elsewhere == os.environ["MLFLOW_TRACKING_URI"]
+        assert "MLFLOW_EXPERIMENT_ID" not in os.environ
 
     ts = store.get_historical_features(_labels(), ["profile:age"], log_to_mlflow=True)
-    run = mlflow.active_run()
-    assert run is not None and ts.mlflow_run_id == run.info.run_id
-    mlflow.end_run()
+    untouched()
+    run = client.get_run(ts.mlflow_run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["fstore.views"] == ",profile,"
+    assert client.get_experiment(run.info.experiment_id).name == "fstore_spark"
+
+    pdf = ts.to_pandas()
+    model = Ridge().fit(pdf[["age"]].fillna(0), pdf["y"])
+    info = store.log_model(
+        model, "m", flavor="sklearn", training_set=ts, pip_requirements=["scikit-learn"]
+    )
+    untouched()
+    model_run = client.get_run(info.run_id)
+    assert model_run.info.status == "FINISHED"
+    assert model_run.data.tags["fstore.model"] == info.model_uri
+    with mlflow.start_run() as mine:  # the user's next run: their URI, their experiment
+        pass
+    assert MlflowClient(elsewhere).get_run(mine.info.run_id).info.experiment_id == "0"
+
+
+def test_no_run_no_flag_logs_nothing(store: FeatureStore, mlflow_uri: str) -> None:
+    import mlflow
+
     # no run, no flag: nothing is logged
     ts2 = store.get_historical_features(_labels(), ["profile:age"])
     assert ts2.mlflow_run_id is None and mlflow.active_run() is None

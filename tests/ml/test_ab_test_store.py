@@ -25,7 +25,7 @@ from fstore_spark import (
     FeatureView,
     Field,
 )
-from fstore_spark.errors import ExperimentError, NotFoundError
+from fstore_spark.errors import ExperimentError, LineageError, NotFoundError
 from fstore_spark.ml.ab_test import ABTest
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -210,12 +210,15 @@ def test_ab_test_end_to_end(spark, store: FeatureStore) -> None:
     assert not res.complete and not res.sample_ratio_mismatch
     import mlflow
 
-    active = mlflow.active_run()
-    assert active is not None
-    run = mlflow.MlflowClient().get_run(active.info.run_id)
+    assert mlflow.active_run() is None  # the store logged to a run of its own, finished
+    client = mlflow.MlflowClient()
+    exp = client.get_experiment_by_name("fstore_spark")
+    (run,) = client.search_runs([exp.experiment_id], "tags.`fstore.ab_test` = 'new_features_test'")
+    assert run.info.status == "FINISHED"
     assert run.data.metrics["treatment.auc"] == pytest.approx(res.metrics["treatment"]["auc"])
     assert run.data.tags["fstore.ab_test.winner"] == "treatment"
-    mlflow.end_run()
+    with pytest.raises(LineageError, match="no active MLflow run"):
+        res.log_to_mlflow()
 
     # predictions logged outside the test's time range do not count
     late = ABTest(name="late", feature_sets=test.feature_sets, models=models, duration="1d")
