@@ -121,7 +121,11 @@ from fstore_spark import temporal_split
 end = start + timedelta(days=91)
 for view in ("customer_transaction_features", "customer_demographic_features"):
     result = store.materialize(view, start, end)
-    print(f"  {view}: {result.rows_written:,} rows, Delta version {result.table_version}")
+    print(
+        f"  {view}: {result.rows_written:,} rows written ({result.rows_added} added, "
+        f"{result.rows_changed} changed, {result.rows_removed} removed), "
+        f"Delta version {result.table_version}"
+    )
 
 labels = pd.DataFrame(
     {

@@ -23,6 +23,7 @@ from fstore_spark.errors import MaterializationError, NotFoundError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 __all__ = [
     "FEATURE_TIMESTAMP",
@@ -43,6 +44,8 @@ __all__ = [
     "table_version_at",
     "last_run_metadata",
     "table_ref",
+    "definition_dtypes",
+    "source_table_schema",
     "to_utc",
 ]
 
@@ -96,15 +99,9 @@ def read_source(
     """
     loc = source_location(source, project_root)
     try:
-        if isinstance(source, ParquetSource):
-            df = spark.read.parquet(loc)
-        else:
-            reader = spark.read.format("delta")
-            if as_of_version is not None:
-                reader = reader.option("versionAsOf", int(as_of_version))
-            df = reader.table(loc) if source.table is not None else reader.load(loc)
+        df = _read_raw(spark, source, loc, as_of_version)
     except Exception as exc:
-        if "AnalysisException" in type(exc).__name__ or "PATH_NOT_FOUND" in str(exc):
+        if _is_missing(exc):
             raise MaterializationError(
                 f"source {source.name!r}: cannot read {loc} ({type(exc).__name__}). Fix: check "
                 "the source path/table, or write the source data first."
@@ -116,6 +113,40 @@ def read_source(
             f"{source.timestamp_column!r}; columns: {', '.join(df.columns)}."
         )
     return df
+
+
+def _read_raw(
+    spark: SparkSession, source: DeltaSource | ParquetSource, loc: str, version: int | None
+) -> DataFrame:
+    """The source's table as it is (lazy), optionally a Delta source as of a version."""
+    if isinstance(source, ParquetSource):
+        return spark.read.parquet(loc)
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", int(version))
+    return reader.table(loc) if source.table is not None else reader.load(loc)
+
+
+def _is_missing(exc: BaseException) -> bool:
+    """Whether reading a source failed because its table or files are not there (or unreadable)."""
+    return "AnalysisException" in type(exc).__name__ or "PATH_NOT_FOUND" in str(exc)
+
+
+def source_table_schema(
+    spark: SparkSession, source: DeltaSource | ParquetSource, project_root: str
+) -> StructType | None:
+    """The schema of a source's table as it is (no data read), or None when it does not exist."""
+    loc = source_location(source, project_root)
+    if isinstance(source, DeltaSource) and not is_delta_table(
+        spark, loc, by_name=source.table is not None
+    ):
+        return None
+    try:
+        return _read_raw(spark, source, loc, None).schema
+    except Exception as exc:
+        if _is_missing(exc):
+            return None
+        raise
 
 
 def source_version(
@@ -340,3 +371,33 @@ def last_run_metadata(
         if isinstance(meta, dict) and meta.get("fstore_run"):
             return {**meta, "table_version": h["version"]}
     return None
+
+
+def definition_dtypes(schema: StructType) -> dict[str, str]:
+    """Definition dtypes (``int64``, ``float64``...) of a table's columns, from its Spark schema.
+
+    Columns of types a definition cannot declare (arrays, maps, binary...) are left out.
+    """
+    from pyspark.sql import types as Ty
+
+    mapping = {
+        Ty.StringType: "string",
+        Ty.IntegerType: "int32",
+        Ty.ShortType: "int32",
+        Ty.ByteType: "int32",
+        Ty.LongType: "int64",
+        Ty.FloatType: "float32",
+        Ty.DoubleType: "float64",
+        Ty.DecimalType: "float64",
+        Ty.BooleanType: "bool",
+        Ty.TimestampType: "timestamp",
+        Ty.TimestampNTZType: "timestamp",
+        Ty.DateType: "date",
+    }
+    out = {}
+    for f in schema.fields:
+        for cls, name in mapping.items():
+            if isinstance(f.dataType, cls):
+                out[f.name] = name
+                break
+    return out

@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING
 
 from fstore_spark.core import FeatureView
 from fstore_spark.errors import MaterializationError
-from fstore_spark.lakehouse.tables import FEATURE_TIMESTAMP, to_utc
+from fstore_spark.lakehouse.tables import FEATURE_TIMESTAMP, definition_dtypes, to_utc
 from fstore_spark.offline.plan import plan_view, spark_type
+from fstore_spark.offline.quarantine import quarantine_invalid
 from fstore_spark.offline.runs import (
     MaterializationResult,
     RunContext,
     align_floor,
     feature_rows,
     lit_ts,
-    source_schema,
     to_us,
 )
-from fstore_spark.offline.storage import write_features, write_tiles
+from fstore_spark.offline.storage import row_changes, write_features, write_tiles
 from fstore_spark.offline.tiles import build_tiles
 from fstore_spark.offline.windows import features_from_tiles
 
@@ -64,26 +64,50 @@ def backfill(
     run_id = run_id or uuid.uuid4().hex
     ctx = RunContext(spark, project_root, view, join_keys, view_version)
     events, src_version = ctx.read_source()
+    with ctx.step("source"):
+        invalid = quarantine_invalid(ctx, _read_scope(ctx, events, start_dt, end_dt), run_id)
     if view.is_aggregated:
         feats = _aggregated_rows(ctx, events, start_dt, end_dt)
     else:
         feats = project_rows(ctx, events, start_dt, end_dt)
     meta = ctx.metadata(run_id, "backfill", start_dt, end_dt, src_version, {})
     with ctx.step("features"):
-        rows, version = write_features(ctx, feats, start_dt, end_dt, meta)
+        committed = write_features(ctx, feats, start_dt, end_dt, meta)
+    with ctx.step("changes"):
+        written = row_changes(ctx, *committed)
     return MaterializationResult(
-        run_id,
-        view.name,
-        "backfill",
-        start_dt,
-        end_dt,
-        rows,
-        version,
-        src_version,
-        0,
-        time.perf_counter() - t0,
-        dict(ctx.steps),
+        run_id=run_id,
+        view=view.name,
+        mode="backfill",
+        start=start_dt,
+        end=end_dt,
+        rows_written=written.rows,
+        rows_added=written.added,
+        rows_changed=written.changed,
+        rows_removed=written.removed,
+        table_version=written.version,
+        source_version=src_version,
+        late_events_quarantined=0,
+        invalid_events_quarantined=invalid,
+        seconds=time.perf_counter() - t0,
+        steps=dict(ctx.steps),
     )
+
+
+def _read_scope(ctx: RunContext, events: DataFrame, start: datetime, end: datetime) -> DataFrame:
+    """The events a backfill reads, invalid ones included.
+
+    Every event up to ``end`` for an aggregated view (its tiles are rebuilt from them), those
+    in ``[start, end]`` for a projection; and every event whose time is null or unreadable,
+    since it cannot be placed in or out of the range.
+    """
+    from pyspark.sql import functions as F
+
+    ts = F.col(ctx.ts).cast("timestamp")
+    in_range = ts <= lit_ts(end)
+    if not ctx.view.is_aggregated:
+        in_range = in_range & (ts >= lit_ts(start))
+    return events.where(ts.isNull() | in_range)
 
 
 def _aggregated_rows(
@@ -92,7 +116,7 @@ def _aggregated_rows(
     """Rebuild (and write) every tile up to ``end``; the feature rows in range from them."""
     from pyspark.sql import functions as F
 
-    plan = plan_view(ctx.view, ctx.keys, source_schema(events))
+    plan = plan_view(ctx.view, ctx.keys, definition_dtypes(events.schema))
     end_floor = align_floor(end, ctx.view.cadence)
     hi = to_us(end_floor)
     src = events.where(F.col(ctx.ts).cast("timestamp") <= lit_ts(end_floor))

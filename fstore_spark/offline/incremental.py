@@ -19,21 +19,27 @@ import time
 import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fstore_spark.core import DeltaSource, FeatureView
 from fstore_spark.errors import MaterializationError
 from fstore_spark.lakehouse.tables import (
+    definition_dtypes,
     last_run_metadata,
     source_location,
     table_history,
     table_properties,
     to_utc,
 )
-from fstore_spark.lakehouse.writes import insert_new_rows
 from fstore_spark.offline.backfill import backfill, project_rows
 from fstore_spark.offline.instants import features_at_instants
 from fstore_spark.offline.plan import plan_view
+from fstore_spark.offline.quarantine import (
+    invalid_event,
+    quarantine,
+    quarantine_invalid,
+    quarantine_path,
+)
 from fstore_spark.offline.runs import (
     MaterializationResult,
     RunContext,
@@ -41,10 +47,14 @@ from fstore_spark.offline.runs import (
     feature_rows,
     from_us,
     lit_ts,
-    source_schema,
     to_us,
 )
-from fstore_spark.offline.storage import all_rows_before, write_features, write_tiles
+from fstore_spark.offline.storage import (
+    all_rows_before,
+    row_changes,
+    write_features,
+    write_tiles,
+)
 from fstore_spark.offline.tiles import build_tiles
 from fstore_spark.offline.windows import features_from_tiles
 
@@ -98,39 +108,35 @@ def incremental(
         )
     bound = last_end - lateness
     with ctx.step("source"):
-        first_new, quarantined = _scan_new_events(ctx, events, last, src_version, bound, run_id)
-    if quarantined:
-        _log.warning(
-            "feature view %r: %d late event(s) older than the lateness bound %s were "
-            "quarantined in %s and are not in the features. Fix: backfill their range "
-            "(materialize), or run the incremental with a larger lateness.",
-            view.name,
-            quarantined,
-            bound.isoformat(),
-            _quarantine_path(project_root, view.name),
-        )
-    start = _first_instant(last_end, first_new, view.cadence)
+        scan = _scan_new_events(ctx, events, last, src_version, bound, run_id)
+    start = _first_instant(last_end, scan.first, view.cadence)
     if view.is_aggregated:
         feats = _aggregated_rows(ctx, events, start, end_dt)
     else:
         feats = project_rows(ctx, events, start, end_dt)
-    extra = {"late_events_quarantined": quarantined}
+    extra = {"late_events_quarantined": scan.late, "invalid_events_quarantined": scan.invalid}
     meta = ctx.metadata(run_id, "incremental", start, end_dt, src_version, extra)
     with ctx.step("features"):
         append_at = history[0]["version"] if all_rows_before(history, start) else None
-        rows, version = write_features(ctx, feats, start, end_dt, meta, append_at)
+        committed = write_features(ctx, feats, start, end_dt, meta, append_at)
+    with ctx.step("changes"):
+        written = row_changes(ctx, *committed)
     return MaterializationResult(
-        run_id,
-        view.name,
-        "incremental",
-        start,
-        end_dt,
-        rows,
-        version,
-        src_version,
-        quarantined,
-        time.perf_counter() - t0,
-        dict(ctx.steps),
+        run_id=run_id,
+        view=view.name,
+        mode="incremental",
+        start=start,
+        end=end_dt,
+        rows_written=written.rows,
+        rows_added=written.added,
+        rows_changed=written.changed,
+        rows_removed=written.removed,
+        table_version=written.version,
+        source_version=src_version,
+        late_events_quarantined=scan.late,
+        invalid_events_quarantined=scan.invalid,
+        seconds=time.perf_counter() - t0,
+        steps=dict(ctx.steps),
     )
 
 
@@ -156,6 +162,14 @@ def _rebuild(
     return MaterializationResult(**{**asdict(result), "mode": "incremental"})
 
 
+class _Scan(NamedTuple):
+    """What the new events of an incremental run hold."""
+
+    first: datetime | None  # earliest accepted new event time
+    late: int  # late events quarantined
+    invalid: int  # events with a null key or unreadable time, quarantined
+
+
 def _scan_new_events(
     ctx: RunContext,
     events: DataFrame,
@@ -163,26 +177,43 @@ def _scan_new_events(
     src_version: int | None,
     bound: datetime,
     run_id: str,
-) -> tuple[datetime | None, int]:
-    """(earliest accepted new event time, late events quarantined), in one pass.
+) -> _Scan:
+    """The new events' earliest time, late and invalid counts, in one pass.
 
-    The late events found (change feed only) are added to the quarantine table.
+    The late events found (change feed only) and the invalid ones are quarantined.
     """
     from pyspark.sql import functions as F
 
     new_events, late = _new_events(ctx, events, last, src_version, bound)
     ts = F.col(ctx.ts).cast("timestamp")
-    is_late = F.lit(False) if late is None else late
+    invalid = invalid_event(ctx)
+    is_late = F.lit(False) if late is None else late & ~invalid
     row = new_events.select(
-        F.min(F.when(~is_late, ts)).alias("m"), F.count(F.when(is_late, 1)).alias("late")
+        F.min(F.when(~is_late & ~invalid, ts)).alias("m"),
+        F.count(F.when(is_late, 1)).alias("late"),
+        F.count(F.when(invalid, 1)).alias("invalid"),
     ).first()
-    quarantined = 0
-    if late is not None and row is not None and row["late"]:
+    n_late = int(row["late"]) if row is not None else 0
+    n_invalid = int(row["invalid"]) if row is not None else 0
+    if n_late:
         reason = f"event time older than {bound.isoformat()}"
-        _quarantine(ctx, new_events.where(late), run_id, reason)
-        quarantined = int(row["late"])
+        quarantine(ctx, new_events.where(is_late), run_id, reason)
+        _warn_late(ctx, n_late, bound)
+    quarantine_invalid(ctx, new_events, run_id, n_invalid)
     first_new = None if row is None or row["m"] is None else to_utc(row["m"])
-    return first_new, quarantined
+    return _Scan(first_new, n_late, n_invalid)
+
+
+def _warn_late(ctx: RunContext, n: int, bound: datetime) -> None:
+    _log.warning(
+        "feature view %r: %d late event(s) older than the lateness bound %s were "
+        "quarantined in %s and are not in the features. Fix: backfill their range "
+        "(materialize), or run the incremental with a larger lateness.",
+        ctx.view.name,
+        n,
+        bound.isoformat(),
+        quarantine_path(ctx.root, ctx.view.name),
+    )
 
 
 def _first_instant(last_end: datetime, first_new: datetime | None, cadence: timedelta) -> datetime:
@@ -203,7 +234,7 @@ def _aggregated_rows(
     """
     from pyspark.sql import functions as F
 
-    plan = plan_view(ctx.view, ctx.keys, source_schema(events))
+    plan = plan_view(ctx.view, ctx.keys, definition_dtypes(events.schema))
     end_floor = align_floor(end, ctx.view.cadence)
     hi = to_us(end_floor)
     lo = to_us(start) - plan.cadence_us  # tiles with end >= start
@@ -266,25 +297,3 @@ def _new_events(
         changes = changes.drop("_change_type", "_commit_version", "_commit_timestamp")
         return changes, ts <= lit_ts(bound)
     return events.where(ts > lit_ts(bound)), None
-
-
-def _quarantine(ctx: RunContext, late: DataFrame, run_id: str, reason: str) -> None:
-    """Add the late events to ``_quarantine/<view>`` with the reason, each event once.
-
-    Keyed by the events' own columns: a rerun after a crash between this and the feature
-    commit, or a run that lost a race, finds them there and adds nothing.
-    """
-    from pyspark.sql import functions as F
-
-    keys = list(late.columns)
-    rows = (
-        late.withColumn("_fs_reason", F.lit(reason))
-        .withColumn("_fs_run_id", F.lit(run_id))
-        .withColumn("_fs_quarantined_at", F.current_timestamp())
-    )
-    insert_new_rows(ctx.spark, _quarantine_path(ctx.root, ctx.view.name), rows, keys)
-
-
-def _quarantine_path(project_root: str, view: str) -> str:
-    """Where a view's quarantined late events are kept (a Delta table)."""
-    return f"{project_root}/_quarantine/{view}"

@@ -38,7 +38,6 @@ __all__ = [
     "feature_rows",
     "from_us",
     "lit_ts",
-    "source_schema",
     "to_us",
 ]
 
@@ -55,16 +54,26 @@ class MaterializationResult:
         mode: ``backfill`` or ``incremental``.
         start: First feature timestamp rewritten (UTC).
         end: Last feature timestamp covered (UTC).
-        rows_written: Feature rows written by the commit.
+        rows_written: Feature rows the run wrote (rows Delta copied unchanged from the files
+            it rewrote are not counted).
+        rows_added: Rows at a (keys, feature timestamp) the table did not have.
+        rows_changed: Rows that replaced one with at least one different feature value (the
+            rows written minus these and the added ones were rewritten unchanged).
+        rows_removed: Rows in the run's range that it did not write again.
+            (``rows_added``/``rows_changed``/``rows_removed`` are ``None`` when the feature
+            table's change data feed was turned off.)
         table_version: Delta version of the feature table after the run (``None`` if nothing
             was written).
         source_version: Delta version of the source that was read (``None`` for parquet).
         late_events_quarantined: Events older than the lateness bound (change feed only).
+        invalid_events_quarantined: Events the run read with a null join key or an event time
+            that is null or not a timestamp (see :mod:`fstore_spark.offline.quarantine`).
         seconds: Wall-clock duration.
         steps: Seconds per step, where the time went: ``source`` (reading the source's
             version, finding new events), ``tiles`` (rolling events up into tiles and writing
             them), ``features`` (computing the feature rows from the tiles and writing them:
-            one step, Spark computes while it writes).
+            one step, Spark computes while it writes), ``changes`` (counting the rows added,
+            changed and removed, from the commit's change data feed).
     """
 
     run_id: str
@@ -73,9 +82,13 @@ class MaterializationResult:
     start: datetime
     end: datetime
     rows_written: int
+    rows_added: int | None
+    rows_changed: int | None
+    rows_removed: int | None
     table_version: int | None
     source_version: int | None
     late_events_quarantined: int
+    invalid_events_quarantined: int
     seconds: float
     steps: dict[str, float] = field(default_factory=dict)
 
@@ -108,33 +121,6 @@ def align_floor(ts: datetime, cadence: timedelta) -> datetime:
     """The latest cadence-aligned instant at or before ``ts``."""
     cad = int(cadence / timedelta(microseconds=1))
     return from_us((to_us(ts) // cad) * cad)
-
-
-def source_schema(df: DataFrame) -> dict[str, str]:
-    """Definition dtypes of a source's columns (columns of other types are left out)."""
-    from pyspark.sql import types as Ty
-
-    mapping = {
-        Ty.StringType: "string",
-        Ty.IntegerType: "int32",
-        Ty.ShortType: "int32",
-        Ty.ByteType: "int32",
-        Ty.LongType: "int64",
-        Ty.FloatType: "float32",
-        Ty.DoubleType: "float64",
-        Ty.DecimalType: "float64",
-        Ty.BooleanType: "bool",
-        Ty.TimestampType: "timestamp",
-        Ty.TimestampNTZType: "timestamp",
-        Ty.DateType: "date",
-    }
-    out = {}
-    for f in df.schema.fields:
-        for cls, name in mapping.items():
-            if isinstance(f.dataType, cls):
-                out[f.name] = name
-                break
-    return out
 
 
 class RunContext:

@@ -13,30 +13,53 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fstore_spark.errors import MaterializationError
+from fstore_spark.lakehouse.commits import read_change_feed
 from fstore_spark.lakehouse.tables import (
     CREATED_TIMESTAMP,
     FEATURE_TIMESTAMP,
     is_delta_table,
     recent_commits,
     table_history,
+    table_properties,
     to_utc,
 )
 from fstore_spark.offline.plan import TILE, TILE_LAYOUT
 from fstore_spark.offline.runs import RunContext
+from fstore_spark.offline.versions import classified_rows, count_kinds, rows_written
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["all_rows_before", "write_features", "write_tiles"]
+__all__ = ["Written", "all_rows_before", "row_changes", "write_features", "write_tiles"]
 
 # commit operations that never add rows to a table
 _NO_NEW_ROWS = frozenset(
     {"OPTIMIZE", "VACUUM START", "VACUUM END", "DELETE", "SET TBLPROPERTIES", "UNSET TBLPROPERTIES"}
 )
 _TILE_FILE_ROWS = 250_000
+
+
+class Written(NamedTuple):
+    """What a run's feature commit did.
+
+    Attributes:
+        rows: Feature rows the run wrote (without the rows Delta copied unchanged from the
+            files it rewrote).
+        version: The commit's Delta version.
+        added: Rows at a (keys, feature_timestamp) the table did not have.
+        changed: Rows that replaced a row with at least one different feature value.
+        removed: Rows in the range that the run did not write again.
+        (``added``/``changed``/``removed`` are None when the table's change data feed is off.)
+    """
+
+    rows: int
+    version: int
+    added: int | None
+    changed: int | None
+    removed: int | None
 
 
 def all_rows_before(history: list[dict[str, Any]], start: datetime) -> bool:
@@ -68,8 +91,8 @@ def write_features(
     end: datetime,
     metadata: str,
     append_at: int | None = None,
-) -> tuple[int, int]:
-    """Replace feature rows in [start, end] with ``df`` in one commit; return (rows, version).
+) -> tuple[dict[str, Any], int]:
+    """Replace feature rows in [start, end] with ``df`` in one commit; its (metrics, version).
 
     ``append_at``: the table version at which the caller proved that the table has no row in
     the range (:func:`all_rows_before`): the rows are appended, as a Delta idempotent
@@ -109,8 +132,8 @@ def write_features(
     return _committed(ctx, metadata, append_at)
 
 
-def _committed(ctx: RunContext, metadata: str, append_at: int | None) -> tuple[int, int]:
-    """(rows written, version) of this run's commit, found by its metadata.
+def _committed(ctx: RunContext, metadata: str, append_at: int | None) -> tuple[dict[str, Any], int]:
+    """(metrics, version) of this run's commit, found by its metadata.
 
     The newest commit carrying the metadata is this run's (another writer may have committed
     right after it); none means Delta skipped the idempotent append.
@@ -125,8 +148,35 @@ def _committed(ctx: RunContext, metadata: str, append_at: int | None) -> tuple[i
             "again; it starts after what that run wrote."
         )
     hist = max(mine, key=lambda h: int(h["version"]))
-    metrics = hist["operationMetrics"] or {}
-    return int(metrics.get("numOutputRows", 0)), int(hist["version"])
+    return dict(hist["operationMetrics"] or {}), int(hist["version"])
+
+
+def row_changes(ctx: RunContext, metrics: dict[str, Any], version: int) -> Written:
+    """Rows the commit added, changed and removed, from its metrics or its change data feed.
+
+    A commit that removed nothing (an append, a first write, a replace of an empty range)
+    only added rows: its metrics say so. Otherwise the rows it deleted and the rows it
+    inserted (the commit's change data feed: the rows Delta copied unchanged are in neither)
+    are matched on (keys, ``feature_timestamp``) and their feature values compared, nulls
+    equal to nulls: one join over what the commit touched, not over the table.
+    """
+    from pyspark.sql import functions as F
+
+    rows = rows_written(metrics)
+    removals = ("numRemovedFiles", "numDeletedRows", "numDeletionVectorsAdded")
+    if not any(int(metrics.get(k, 0) or 0) for k in removals):
+        return Written(rows, version, rows, 0, 0)
+    props = table_properties(ctx.spark, ctx.table)
+    if props.get("delta.enableChangeDataFeed", "false").lower() != "true":
+        return Written(rows, version, None, None, None)
+    feed = read_change_feed(ctx.spark, ctx.table, version, version)
+    kind = F.col("_change_type")
+    old = feed.where(kind.isin("delete", "update_preimage"))
+    new = feed.where(kind.isin("insert", "update_postimage"))
+    feats = list(ctx.view.feature_names)
+    keys = [*ctx.keys, FEATURE_TIMESTAMP]
+    counts, _ = count_kinds(classified_rows(old, new, keys, feats), feats)
+    return Written(rows, version, counts["added"], counts["changed"], counts["removed"])
 
 
 def write_tiles(ctx: RunContext, tiles: DataFrame, lo_us: int | None, hi_us: int) -> None:

@@ -157,20 +157,32 @@ class TrainingSets:
                 "filesystem's connector and credentials must be configured in Spark)."
             ) from exc
 
-    def _write_export(self, fsv: FeatureSetVersion, format: str, target: str) -> str:
-        """Write each view's rows and the manifest under ``target``; return it."""
+    def feature_set_rows(self, fsv: FeatureSetVersion) -> dict[str, DataFrame]:
+        """Per view of a feature set version: its rows at the pinned Delta version (lazy).
+
+        Each frame holds the view's join keys, ``feature_timestamp`` and the set's features
+        from that view, as the definitions were when the version was created.
+        """
         snap = self._ctx.snapshot(fsv.registry_version)
         by_view: dict[str, list[str]] = {}
         for r in resolve_feature_refs(list(fsv.features), snap.views):
             by_view.setdefault(r.view, []).append(r.feature)
-        for view, feats in by_view.items():
-            table = self.read_view(view, as_of_version=fsv.view_versions.get(view))
-            keys = snap.join_keys(view)
-            writer = table.select(*keys, FEATURE_TIMESTAMP, *feats).write.format(format)
+        return {
+            view: self.read_view(view, as_of_version=fsv.view_versions.get(view)).select(
+                *snap.join_keys(view), FEATURE_TIMESTAMP, *feats
+            )
+            for view, feats in by_view.items()
+        }
+
+    def _write_export(self, fsv: FeatureSetVersion, format: str, target: str) -> str:
+        """Write each view's rows and the manifest under ``target``; return it."""
+        frames = self.feature_set_rows(fsv)
+        for view, rows in frames.items():
+            writer = rows.write.format(format)
             if format == "csv":
                 writer = writer.option("header", "true")
             writer.mode("overwrite").save(f"{target}/{view}")
-        manifest = json.dumps({**fsv.to_dict(), "format": format, "views": list(by_view)})
+        manifest = json.dumps({**fsv.to_dict(), "format": format, "views": list(frames)})
         self._ctx.spark.createDataFrame([(manifest,)], "value string").coalesce(1).write.mode(
             "overwrite"
         ).text(f"{target}/_feature_set")

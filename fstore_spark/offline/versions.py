@@ -34,7 +34,14 @@ from fstore_spark.lakehouse.tables import (
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-__all__ = ["VersionDiff", "diff_versions", "list_versions"]
+__all__ = [
+    "VersionDiff",
+    "classified_rows",
+    "count_kinds",
+    "diff_versions",
+    "list_versions",
+    "rows_written",
+]
 
 _KIND = "_fs_kind"
 
@@ -63,7 +70,7 @@ def list_versions(spark: SparkSession, project_root: str, view: str) -> list[dic
         metrics = h["metrics"]
         rows = meta.get("rows")
         if rows is None and "numOutputRows" in metrics:
-            rows = int(metrics["numOutputRows"])
+            rows = rows_written(metrics)
         out.append(
             {
                 "version": h["version"],
@@ -81,6 +88,16 @@ def list_versions(spark: SparkSession, project_root: str, view: str) -> list[dic
             }
         )
     return out
+
+
+def rows_written(metrics: dict[str, Any]) -> int:
+    """Rows a commit wrote, from its metrics, without the unchanged rows Delta copied.
+
+    A ``replaceWhere`` rewrites each file it touches: the rows outside the range are copied
+    into new files and counted in ``numOutputRows`` too (``numCopiedRows``).
+    """
+    out = int(metrics.get("numOutputRows", 0) or 0)
+    return out - int(metrics.get("numCopiedRows", 0) or 0)
 
 
 @dataclass
@@ -171,8 +188,8 @@ def diff_versions(
     keys = [*join_keys, FEATURE_TIMESTAMP]
     skip = set(keys) | {CREATED_TIMESTAMP}
     feats = [c for c in new.columns if c not in skip and c in old.columns]
-    classified = _classified(old, new, keys, feats)
-    counts, per_feature = _count_kinds(classified, feats)
+    classified = classified_rows(old, new, keys, feats)
+    counts, per_feature = count_kinds(classified, feats)
     return VersionDiff(
         view=view,
         from_version=v1,
@@ -196,16 +213,26 @@ def _differs(f: str) -> Column:
     return ~F.col(f"{f}__old").eqNullSafe(F.col(f"{f}__new"))
 
 
-def _classified(old: DataFrame, new: DataFrame, keys: list[str], feats: list[str]) -> DataFrame:
+def classified_rows(old: DataFrame, new: DataFrame, keys: list[str], feats: list[str]) -> DataFrame:
     """Both versions' rows side by side (full outer join on the keys), each with its kind."""
     from pyspark.sql import functions as F
 
-    a = old.select(*keys, *[F.col(f).alias(f"{f}__old") for f in feats], F.lit(True).alias("_l"))
-    b = new.select(*keys, *[F.col(f).alias(f"{f}__new") for f in feats], F.lit(True).alias("_r"))
+    # each side's keys under its own names: both sides may come from one DataFrame (the
+    # deletes and inserts of one change feed), where same-named columns would be ambiguous
+    a = old.select(
+        *[F.col(k).alias(f"{k}__l") for k in keys],
+        *[F.col(f).alias(f"{f}__old") for f in feats],
+        F.lit(True).alias("_l"),
+    )
+    b = new.select(
+        *[F.col(k).alias(f"{k}__r") for k in keys],
+        *[F.col(f).alias(f"{f}__new") for f in feats],
+        F.lit(True).alias("_r"),
+    )
     # null-safe key equality: a null join key is a key like any other in a feature table
-    cond = [a[k].eqNullSafe(b[k]) for k in keys]
+    cond = [F.col(f"{k}__l").eqNullSafe(F.col(f"{k}__r")) for k in keys]
     joined = a.join(b, on=cond, how="full_outer").select(
-        *[F.coalesce(a[k], b[k]).alias(k) for k in keys],
+        *[F.coalesce(F.col(f"{k}__l"), F.col(f"{k}__r")).alias(k) for k in keys],
         *[F.col(f"{f}__old") for f in feats],
         *[F.col(f"{f}__new") for f in feats],
         F.col("_l"),
@@ -223,7 +250,7 @@ def _classified(old: DataFrame, new: DataFrame, keys: list[str], feats: list[str
     return joined.withColumn(_KIND, kind).drop("_l", "_r")
 
 
-def _count_kinds(classified: DataFrame, feats: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+def count_kinds(classified: DataFrame, feats: list[str]) -> tuple[dict[str, int], dict[str, int]]:
     """Rows per kind, and per feature the matched rows whose value changed (one pass)."""
     from pyspark.sql import functions as F
 

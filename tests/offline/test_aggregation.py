@@ -353,8 +353,9 @@ def test_backfill_is_idempotent(spark, fixed_lake, lakehouse: Path) -> None:
     assert meta["run_id"] == r2.run_id and meta["view"] == "f" and meta["view_version"] == 1
     assert len(meta["definition_hash"]) == 64 and meta["source_version"] == 0
     assert meta["start"].startswith("2024-03-01") and meta["mode"] == "backfill"
-    assert set(r2.steps) == {"source", "tiles", "features"}
+    assert set(r2.steps) == {"source", "tiles", "features", "changes"}
     assert sum(r2.steps.values()) <= r2.seconds
+    assert (r2.rows_added, r2.rows_changed, r2.rows_removed) == (0, 0, 0)  # a rerun changes nothing
 
     # floating-point columns are written without Parquet dictionaries, the rest keep them,
     # and the session settings used for that are gone after the write
@@ -377,17 +378,63 @@ def test_backfill_is_idempotent(spark, fixed_lake, lakehouse: Path) -> None:
     from fstore_spark.errors import MaterializationError
     from fstore_spark.offline.runs import RunContext
     from fstore_spark.offline.storage import write_features
+    from fstore_spark.offline.versions import rows_written
 
     ctx = RunContext(spark, store.config.project_root, store.get_feature_view("f"), KEYS, 1)
     later = datetime(2030, 1, 1, tzinfo=UTC)
     rows = read_feature_table(spark, store.config.project_root, "f").limit(3)
     rows = rows.drop("created_timestamp").withColumn("feature_timestamp", F.lit(later))
     at = r2.table_version
-    n, version = write_features(ctx, rows, later, later, '{"run_id": "a"}', append_at=at)
-    assert (n, version) == (3, at + 1)
+    metrics, version = write_features(ctx, rows, later, later, '{"run_id": "a"}', append_at=at)
+    assert (rows_written(metrics), version) == (3, at + 1)
     with pytest.raises(MaterializationError, match="another run appended"):
         write_features(ctx, rows, later, later, '{"run_id": "b"}', append_at=at)
     assert read_feature_table(spark, store.config.project_root, "f").count() == len(second) + 3
+
+
+def test_a_run_reports_rows_added_changed_and_removed(spark, fixed_lake, lakehouse: Path) -> None:
+    """Against the table before and after, compared in pandas: a backfill of part of the range
+    reports the rows it added, changed and removed, and as written only the rows it wrote, not
+    those Delta copied unchanged from the files it rewrote."""
+    shutil.copytree(fixed_lake[0], lakehouse, dirs_exist_ok=True)
+    store = open_store(spark, lakehouse)
+    keys = ["customer_id", "region", "feature_timestamp"]
+
+    def table() -> pd.DataFrame:
+        df = to_pandas(read_feature_table(spark, store.config.project_root, "f"))
+        return df.drop(columns="created_timestamp")
+
+    before = table()
+    events = [e for e in fixed_events() if e["customer_id"] != "c"]  # c's rows go
+    events = [{**e, "amount": -4.0} if e["amount"] == -3.0 else e for e in events]  # b's change
+    new = {**events[0], "customer_id": "n", "ts": T0 + 10 * DAY, "created": T0 + 10 * DAY}
+    write_events(spark, store, [*events, new])  # n's rows are new
+    lo = GRID[5]
+    r = store.materialize("f", lo, GRID[-1])
+    after = table()
+
+    old_in, new_in = before[before.feature_timestamp >= lo], after[after.feature_timestamp >= lo]
+    pd.testing.assert_frame_equal(  # outside the range nothing moved
+        before[before.feature_timestamp < lo].sort_values(keys).reset_index(drop=True),
+        after[after.feature_timestamp < lo].sort_values(keys).reset_index(drop=True),
+    )
+    both = old_in.merge(new_in, on=keys, how="outer", suffixes=("_o", "_n"), indicator=True)
+    feats = [c for c in before.columns if c not in keys]
+    same = pd.Series(True, index=both.index)
+    for f in feats:
+        o, n = both[f"{f}_o"], both[f"{f}_n"]
+        same &= (o == n) | (o.isna() & n.isna())
+    matched = both["_merge"] == "both"
+    want = {
+        "added": int((both["_merge"] == "right_only").sum()),
+        "changed": int((matched & ~same).sum()),
+        "removed": int((both["_merge"] == "left_only").sum()),
+    }
+    assert min(want.values()) > 0, want  # the data exercises every kind
+    assert {"added": r.rows_added, "changed": r.rows_changed, "removed": r.rows_removed} == want
+    assert r.rows_written == len(new_in)
+    metrics = table_history(spark, f"{store.config.project_root}/features/f")[0]["metrics"]
+    assert int(metrics["numOutputRows"]) > r.rows_written  # Delta copied rows outside the range
 
 
 def more_events() -> list[dict]:
@@ -585,3 +632,48 @@ def test_a_rerun_after_a_crash_quarantines_each_late_event_once(
     quarantine = f"{inc.config.project_root}/_quarantine/f"
     assert spark.read.format("delta").load(quarantine).count() == 1
 
+
+def test_events_without_key_or_time_are_counted_and_quarantined(
+    spark, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Null join keys and null event times never vanish silently: each run counts those it
+    read, warns, and keeps them in the quarantine table with the reason, once each; the
+    features are those of the valid events."""
+    events = fixed_events()
+    t = T0 + 3 * DAY
+    bad = [
+        {**events[0], "customer_id": None, "ts": t, "created": t},
+        {**events[0], "region": None, "ts": t, "created": t},
+        {**events[0], "ts": None, "created": t},
+    ]
+    store = make_store(spark, tmp_path / "lake")
+    write_events(spark, store, events + bad)
+    with caplog.at_level("WARNING", logger="fstore_spark.offline"):
+        r = store.materialize("f", GRID[0], GRID[10])
+    assert r.invalid_events_quarantined == 3
+    assert "'f': 3 source event(s) with a null join key" in caplog.text
+    table = to_pandas(read_feature_table(spark, store.config.project_root, "f"))
+    assert assert_matches(table, events, GRID[:11]) > 0
+    path = f"{store.config.project_root}/_quarantine/f"
+    reasons = sorted(
+        r["_fs_reason"]
+        for r in spark.read.format("delta").load(path).select("_fs_reason").collect()
+    )
+    assert reasons == [
+        "event time 'ts' is null or not a timestamp",
+        "join key 'customer_id' is null",
+        "join key 'region' is null",
+    ]
+    again = store.materialize("f", GRID[0], GRID[10])  # a rerun reports them, adds nothing
+    assert again.invalid_events_quarantined == 3
+    assert spark.read.format("delta").load(path).count() == 3
+
+    # an incremental run counts the invalid events among its new ones
+    later = T0 + 12 * DAY
+    new = [{**events[0], "ts": later, "created": later}, {**bad[0], "ts": later, "created": later}]
+    write_events(spark, store, new, mode="append")
+    inc = store.materialize_incremental("f", end=GRID[-1], lateness="2d")
+    assert inc.invalid_events_quarantined == 1 and inc.late_events_quarantined == 0
+    assert spark.read.format("delta").load(path).count() == 4
+    table = to_pandas(read_feature_table(spark, store.config.project_root, "f"))
+    assert assert_matches(table, events + new[:1], GRID) > 0
