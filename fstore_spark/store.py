@@ -145,7 +145,7 @@ class FeatureStore:
         defaults to ``True`` for the repo (it is the whole truth), else ``False``.
         """
         objs, do_prune = self._objects(objects, prune)
-        return self.registry.plan(objs, prune=do_prune)
+        return self._ctx.plan(objs, prune=do_prune)
 
     def apply(self, objects: list[Any] | None = None, *, prune: bool | None = None) -> Plan:
         """Validate and register definitions (one registry commit; none if nothing changed).
@@ -309,7 +309,7 @@ class FeatureStore:
 
     def validate(
         self,
-        view: str,
+        view: str | FeatureSetVersion,
         expectations: list[Expectation],
         *,
         version: int | None = None,
@@ -318,10 +318,20 @@ class FeatureStore:
     ) -> ValidationReport:
         """Check expectations on a view's feature table (latest, or a Delta version).
 
-        ``window`` keeps rows with ``start <= feature_timestamp < end``; ``fail`` raises
-        :class:`~fstore_spark.errors.ValidationError` when a rule fails.
+        ``view`` may also name a feature set (``name``, ``name@vN`` or a version object): each
+        rule is then checked on the set's views that hold its columns, at the version's pinned
+        Delta versions, in one report. ``window`` keeps rows with ``start <= feature_timestamp
+        < end``; ``fail`` raises :class:`~fstore_spark.errors.ValidationError` when a rule
+        fails.
         """
+        if not isinstance(view, str) or self._names_feature_set(view):
+            rows = self._training.feature_set_rows(self._sets.version(_set_id(view), version))
+            return self._quality.validate_tables(rows, expectations, window, fail)
         return self._quality.validate(view, expectations, version, window, fail)
+
+    def _names_feature_set(self, name: str) -> bool:
+        """Whether ``name`` is a feature set id (``name@vN``) or a registered set's name."""
+        return "@" in name or name in self._ctx.latest().feature_sets
 
     def feature_statistics(
         self, view: str, *, version: int | None = None, recompute: bool = False
@@ -632,9 +642,7 @@ class FeatureStore:
         the values a read through the set serves (older ones: null, ``OUTSIDE_MAX_AGE``). It
         never expires keys in Redis: those are the views', shared with other reads.
         """
-        return self._online.configure(
-            feature_set_name(feature_set), update_frequency, cache_ttl
-        )
+        return self._online.configure(feature_set_name(feature_set), update_frequency, cache_ttl)
 
     def get_online_serving(self, feature_set: str) -> dict[str, Any]:
         """The online serving settings of a feature set (``NotFoundError`` when none)."""

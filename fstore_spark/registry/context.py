@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fstore_spark.registry.registry import Plan, Registry
 from fstore_spark.registry.snapshot import RegistrySnapshot
+from fstore_spark.registry.source_tables import check_against_tables
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -79,6 +80,11 @@ class StoreContext:
         """The registry now, in one read, when its version number is not needed (``None``)."""
         return RegistrySnapshot.of(None, self.registry.list())
 
+    def plan(self, objects: list[Any], *, prune: bool = False) -> Plan:
+        """What :meth:`apply` would change, after the same checks against existing tables."""
+        check_against_tables(self.spark, self.root, objects, lambda: self.latest().entities)
+        return self.registry.plan(objects, prune=prune)
+
     def apply(
         self,
         objects: list[Any],
@@ -86,7 +92,12 @@ class StoreContext:
         prune: bool = False,
         settings: Mapping[tuple[str, str], Any] | None = None,
     ) -> Plan:
-        """Write definitions and settings to the registry, then forget derived caches."""
+        """Write definitions and settings to the registry, then forget derived caches.
+
+        Sources whose tables exist are checked against them first
+        (:func:`~fstore_spark.registry.source_tables.check_against_tables`).
+        """
+        check_against_tables(self.spark, self.root, objects, lambda: self.latest().entities)
         try:
             return self.registry.apply(objects, prune=prune, settings=settings)
         finally:

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
 
 from fstore_spark.cli import main as cli_main
 from fstore_spark.config import FeatureStoreConfig
@@ -229,6 +230,71 @@ def test_agg_function_type_mismatch_rejected(store: FeatureStore) -> None:
     with pytest.raises(DefinitionError, match=r"mean.*city"):
         store.apply([_customer(), bad])
     _assert_nothing_written(store)
+
+
+def test_definitions_are_checked_against_existing_tables(spark, store: FeatureStore) -> None:
+    """A source's declared columns and types, its timestamp column, and what its views read
+    are checked against the table when it exists; every problem is listed; nothing written."""
+    spark.createDataFrame(
+        [("c1", "2024-01-01 00:00:00", 1.5, 3)],
+        "customer_id string, event_timestamp string, amount double, n int",
+    ).withColumn("event_timestamp", F.to_timestamp("event_timestamp")).write.format("delta").save(
+        store.table_path("raw/tx")
+    )
+    bad_src = DeltaSource(
+        name="tx",
+        path="raw/tx",
+        timestamp_column="event_ts",
+        schema={"customer_id": "string", "amount": "int64", "city": "string"},
+    )
+    account = Entity(name="account", join_keys={"account_id": "string"})
+    bad_view = FeatureView(
+        name="spend",
+        entities=["customer", "account"],
+        source=bad_src,
+        ttl="90d",
+        aggregations=[
+            Aggregation(column="amout", function="sum", window="7d", name="spent"),
+            Aggregation(column="*", function="count", window="7d", filter="n > 1", name="k"),
+        ],
+    )
+    for call in (store.plan, store.apply):
+        with pytest.raises(DefinitionError) as err:
+            call([_customer(), account, bad_view])
+        msg = str(err.value)
+        for want in (
+            "timestamp_column 'event_ts' is not a column",
+            "column 'amount' is declared int64 but the table has double",
+            "declared column 'city' is not a column",
+            "join key 'account_id' is not a column",
+            "aggregation 'spent' reads column 'amout'",
+        ):
+            assert want in msg, (want, msg)
+        assert "'k' reads" not in msg  # the filter's column exists
+    _assert_nothing_written(store)
+
+    good = DeltaSource(
+        name="tx",
+        path="raw/tx",
+        timestamp_column="event_timestamp",
+        schema={"customer_id": "string", "amount": "float64", "n": "int64"},  # int32 reads
+    )
+    projected = FeatureView(
+        name="counts",
+        entities=["customer"],
+        source=good,
+        features=[Field(name="n", dtype="float64"), Field(name="amount", dtype="string")],
+    )
+    with pytest.raises(DefinitionError, match=r"feature 'amount' is declared string.*float64"):
+        store.apply([_customer(), projected])
+    _assert_nothing_written(store)
+    ok = FeatureView(
+        name="counts", entities=["customer"], source=good, features=[Field(name="n", dtype="int64")]
+    )
+    store.apply([_customer(), ok])  # a compatible table applies
+    elsewhere = DeltaSource(name="later", path="raw/not_yet", timestamp_column="whatever")
+    store.apply([elsewhere])  # a table that does not exist yet is not checked
+    assert {e.name for e in store.registry.list()} >= {"counts", "later"}
 
 
 def test_bad_repo_file_rejected_naming_the_file(spark, lakehouse: Path, tmp_path: Path) -> None:
