@@ -62,6 +62,7 @@ from fstore_spark.quality.validation import (
     ValidationReport,
     split_valid,
     validate,
+    validate_tables,
 )
 
 __all__ = [
@@ -94,5 +95,6 @@ __all__ = [
     "split_valid",
     "statistics_table_path",
     "validate",
+    "validate_tables",
     "view_statistics",
 ]

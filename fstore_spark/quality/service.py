@@ -25,6 +25,7 @@ from fstore_spark.quality import (
     monitor_view,
     select_rows,
     validate,
+    validate_tables,
     view_statistics,
 )
 from fstore_spark.registry.context import StoreContext
@@ -61,6 +62,20 @@ class Quality:
     ) -> ValidationReport:
         """Check expectations on a view's rows; raise when ``fail`` and a rule fails."""
         report = validate(self._rows(view, version, window), expectations)
+        if fail:
+            report.raise_on_failure()
+        return report
+
+    def validate_tables(
+        self,
+        tables: Mapping[str, DataFrame],
+        expectations: list[Expectation],
+        window: Window | None,
+        fail: bool,
+    ) -> ValidationReport:
+        """Check expectations on several views' rows (a feature set's) as one report."""
+        rows = {name: select_rows(df, window) for name, df in tables.items()}
+        report = validate_tables(rows, expectations)
         if fail:
             report.raise_on_failure()
         return report

@@ -18,7 +18,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,14 @@ from fstore_spark.quality.expectations import Expectation
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row
 
-__all__ = ["REASONS", "ExpectationResult", "ValidationReport", "split_valid", "validate"]
+__all__ = [
+    "REASONS",
+    "ExpectationResult",
+    "ValidationReport",
+    "split_valid",
+    "validate",
+    "validate_tables",
+]
 
 REASONS = "_fs_reasons"  # rejected rows: the names of the expectations they break
 
@@ -139,6 +146,60 @@ def validate(
     total = int(row["_n"])
     results = [_result(df, e, i, row, total, examples) for i, e in enumerate(exps)]
     return ValidationReport(total, tuple(results))
+
+
+def validate_tables(
+    tables: Mapping[str, DataFrame], expectations: Sequence[Expectation], *, examples: int = 5
+) -> ValidationReport:
+    """Evaluate expectations on several tables (a feature set's views), as one report.
+
+    Each rule is evaluated on every table that has all its columns (a feature's rule on the
+    view that holds it; a join key's rule on each view), with one :func:`validate` per table.
+    A rule checked on several tables holds when it holds on each; its counts and examples are
+    the sums and the concatenation. ``rows`` is the total over the tables.
+
+    Raises:
+        DefinitionError: a rule names a column no table has.
+    """
+    exps = list(expectations)
+    cols = {name: set(df.columns) for name, df in tables.items()}
+    where: dict[int, list[str]] = {}
+    for i, e in enumerate(exps):
+        where[i] = [t for t, have in cols.items() if set(e.columns) <= have]
+        if not where[i]:
+            columns = sorted(set().union(*cols.values())) if cols else []
+            raise DefinitionError(
+                f"expectation {e.name}: column(s) {list(e.columns)} are in none of the tables "
+                f"{list(tables)}; columns: {', '.join(columns)}."
+            )
+    reports = {
+        t: validate(df, [e for i, e in enumerate(exps) if t in where[i]], examples=examples)
+        for t, df in tables.items()
+        if any(t in ts for ts in where.values())
+    }
+    results = []
+    for i, e in enumerate(exps):
+        parts = [next(r for r in reports[t].results if r.expectation is e) for t in where[i]]
+        results.append(_combined(parts, examples))
+    return ValidationReport(sum(r.rows for r in reports.values()), tuple(results))
+
+
+def _combined(parts: Sequence[ExpectationResult], examples: int) -> ExpectationResult:
+    """One rule's results on several tables as one: holds where each holds; counts summed."""
+    if len(parts) == 1:
+        return parts[0]
+    evaluated = sum(p.evaluated for p in parts)
+    unexpected = sum(p.unexpected for p in parts)
+    observed = [p.observed for p in parts if p.observed is not None]
+    return ExpectationResult(
+        expectation=parts[0].expectation,
+        success=all(p.success for p in parts),
+        evaluated=evaluated,
+        unexpected=unexpected,
+        unexpected_fraction=unexpected / evaluated if evaluated else 0.0,
+        observed=sum(observed) if observed else None,
+        examples=tuple(x for p in parts for x in p.examples)[:examples],
+    )
 
 
 def split_valid(df: DataFrame, expectations: Sequence[Expectation]) -> tuple[DataFrame, DataFrame]:

@@ -24,7 +24,13 @@ from fstore_spark import (
     FeatureView,
     Field,
 )
-from fstore_spark.errors import ConfigError, LineageError, NotFoundError, PointInTimeError
+from fstore_spark.errors import (
+    ConfigError,
+    DefinitionError,
+    LineageError,
+    NotFoundError,
+    PointInTimeError,
+)
 from fstore_spark.offline.training import dataframe_fingerprint
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -359,6 +365,58 @@ def test_export_and_label_window_errors_are_typed(
         store.get_training_features(
             ["profile:age"], _labels(), start_date=T0 + 5 * DAY, end_date=T0
         )
+
+
+def test_validate_takes_a_feature_set_id(spark, store: FeatureStore) -> None:
+    """A feature set's id validates its views at the version's pinned Delta versions, each rule
+    on the views holding its columns; counts match pandas on the same rows."""
+    from fstore_spark.quality import (
+        expect_between,
+        expect_not_null,
+        expect_row_count_between,
+        expect_unique,
+    )
+
+    store.materialize("txn", T0, T0 + 10 * DAY)
+    v1 = store.create_feature_set("q", ["txn:amount_3d", "profile:age"])
+    txn = store.read_view("txn").toPandas()
+    profile = store.read_view("profile").toPandas()
+    rules = [
+        expect_not_null("amount_3d"),
+        expect_between("age", 20, 25),
+        expect_not_null("customer_id"),
+        expect_unique("customer_id", "feature_timestamp"),
+        expect_row_count_between(1, 10),
+    ]
+    report = store.validate(v1.id, rules)
+    got = {r.expectation.name: r for r in report.results}
+    assert report.rows == len(txn) + len(profile)
+    amount = got[rules[0].name]
+    assert (amount.evaluated, amount.unexpected) == (len(txn), int(txn["amount_3d"].isna().sum()))
+    age = got[rules[1].name]
+    outside = int((~profile["age"].between(20, 25)).sum())
+    assert outside > 0 and (age.evaluated, age.unexpected) == (len(profile), outside)
+    assert not age.success
+    keys = got[rules[2].name]  # a join key: checked on both views
+    assert keys.evaluated == len(txn) + len(profile) and keys.success
+    assert got[rules[3].name].success
+    count = got[rules[4].name]  # the row count of both views, over the bound
+    assert count.observed == len(txn) + len(profile) and not count.success
+
+    # the version validated is the pinned one, not what the view holds now
+    _write(
+        spark,
+        store,
+        "profiles",
+        _profiles({c: 22 for c in CUSTOMERS}),
+        "customer_id string, ts timestamp, age bigint, city string",
+    )
+    store.materialize("profile", T0 - DAY, T0 + 10 * DAY)
+    assert store.validate("profile", [rules[1]]).success
+    again = store.validate(v1.id, [rules[1]])
+    assert again.results[0].unexpected == outside
+    with pytest.raises(DefinitionError, match="in none of the tables"):
+        store.validate(v1.id, [expect_not_null("city")])  # not one of the set's features
 
 
 def test_two_materializations_at_once_never_raise_a_raw_delta_error(
