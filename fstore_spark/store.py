@@ -324,14 +324,10 @@ class FeatureStore:
         < end``; ``fail`` raises :class:`~fstore_spark.errors.ValidationError` when a rule
         fails.
         """
-        if not isinstance(view, str) or self._names_feature_set(view):
+        if not isinstance(view, str) or self._sets.names_a_set(view):
             rows = self._training.feature_set_rows(self._sets.version(_set_id(view), version))
             return self._quality.validate_tables(rows, expectations, window, fail)
         return self._quality.validate(view, expectations, version, window, fail)
-
-    def _names_feature_set(self, name: str) -> bool:
-        """Whether ``name`` is a feature set id (``name@vN``) or a registered set's name."""
-        return "@" in name or name in self._ctx.latest().feature_sets
 
     def feature_statistics(
         self, view: str, *, version: int | None = None, recompute: bool = False

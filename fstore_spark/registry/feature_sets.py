@@ -67,6 +67,10 @@ class FeatureSets:
         )
         return self.version(name)
 
+    def names_a_set(self, name: str) -> bool:
+        """Whether ``name`` is a feature set id (``name@vN``) or a registered set's name."""
+        return "@" in name or name in self._ctx.latest().feature_sets
+
     def pinned_features(
         self, feature_set: str | FeatureSet | FeatureSetVersion
     ) -> list[str] | None:
