@@ -75,22 +75,8 @@ def backfill(
         committed = write_features(ctx, feats, start_dt, end_dt, meta)
     with ctx.step("changes"):
         written = row_changes(ctx, *committed)
-    return MaterializationResult(
-        run_id=run_id,
-        view=view.name,
-        mode="backfill",
-        start=start_dt,
-        end=end_dt,
-        rows_written=written.rows,
-        rows_added=written.added,
-        rows_changed=written.changed,
-        rows_removed=written.removed,
-        table_version=written.version,
-        source_version=src_version,
-        late_events_quarantined=0,
-        invalid_events_quarantined=invalid,
-        seconds=time.perf_counter() - t0,
-        steps=dict(ctx.steps),
+    return MaterializationResult.of(
+        ctx, run_id, "backfill", (start_dt, end_dt), written, src_version, (0, invalid), t0
     )
 
 

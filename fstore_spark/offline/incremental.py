@@ -121,22 +121,15 @@ def incremental(
         committed = write_features(ctx, feats, start, end_dt, meta, append_at)
     with ctx.step("changes"):
         written = row_changes(ctx, *committed)
-    return MaterializationResult(
-        run_id=run_id,
-        view=view.name,
-        mode="incremental",
-        start=start,
-        end=end_dt,
-        rows_written=written.rows,
-        rows_added=written.added,
-        rows_changed=written.changed,
-        rows_removed=written.removed,
-        table_version=written.version,
-        source_version=src_version,
-        late_events_quarantined=scan.late,
-        invalid_events_quarantined=scan.invalid,
-        seconds=time.perf_counter() - t0,
-        steps=dict(ctx.steps),
+    return MaterializationResult.of(
+        ctx,
+        run_id,
+        "incremental",
+        (start, end_dt),
+        written,
+        src_version,
+        (scan.late, scan.invalid),
+        t0,
     )
 
 

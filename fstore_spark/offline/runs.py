@@ -31,6 +31,8 @@ from fstore_spark.offline.plan import T
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
+    from fstore_spark.offline.storage import Written
+
 __all__ = [
     "MaterializationResult",
     "RunContext",
@@ -91,6 +93,42 @@ class MaterializationResult:
     invalid_events_quarantined: int
     seconds: float
     steps: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        ctx: RunContext,
+        run_id: str,
+        mode: str,
+        span: tuple[datetime, datetime],
+        written: Written,
+        src_version: int | None,
+        quarantined: tuple[int, int],
+        t0: float,
+    ) -> MaterializationResult:
+        """The result of a run from what it did.
+
+        ``span`` is its (start, end), ``written`` what its commit did, ``quarantined`` the
+        (late, invalid) events it set aside, ``t0`` its ``time.perf_counter()`` at start.
+        """
+        late, invalid = quarantined
+        return cls(
+            run_id=run_id,
+            view=ctx.view.name,
+            mode=mode,
+            start=span[0],
+            end=span[1],
+            rows_written=written.rows,
+            rows_added=written.added,
+            rows_changed=written.changed,
+            rows_removed=written.removed,
+            table_version=written.version,
+            source_version=src_version,
+            late_events_quarantined=late,
+            invalid_events_quarantined=invalid,
+            seconds=time.perf_counter() - t0,
+            steps=dict(ctx.steps),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict."""

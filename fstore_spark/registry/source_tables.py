@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from fstore_spark.core import DeltaSource, Entity, FeatureView, ParquetSource
+from fstore_spark.core import DeltaSource, Entity, FeatureView, ParquetSource, Source
+from fstore_spark.core.dtypes import INTEGER_DTYPES
 from fstore_spark.core.filter_nodes import columns
 from fstore_spark.errors import DefinitionError
 from fstore_spark.lakehouse.tables import definition_dtypes, source_table_schema
@@ -24,10 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["check_against_tables", "compatible_dtype"]
 
-Source = DeltaSource | ParquetSource
-
 _TIME_TYPES = ("timestamp", "timestamp_ntz", "date", "string")
-_FAMILIES = ({"int32", "int64"}, {"float32", "float64"})
+_FAMILIES = (set(INTEGER_DTYPES), {"float32", "float64"})
 
 
 def compatible_dtype(declared: str, actual: str | None) -> bool:
@@ -40,7 +39,7 @@ def compatible_dtype(declared: str, actual: str | None) -> bool:
         return False
     if declared == actual or any({declared, actual} <= f for f in _FAMILIES):
         return True
-    return declared.startswith("float") and actual.startswith("int")
+    return declared.startswith("float") and actual in INTEGER_DTYPES
 
 
 def check_against_tables(
