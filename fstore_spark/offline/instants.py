@@ -5,7 +5,8 @@
 paired with the few emission instants it affects, and each (entity, instant) is one grouped
 aggregation — a hash aggregation, no sort — with ``age = t - T`` deciding which windows a tile
 belongs to. The rows and values are those of the sweep (see :mod:`fstore_spark.offline.windows`
-for the semantics), sums added in a different order: equal to rounding.
+for the semantics), sums added in a different order: equal to rounding. Floating-point sums
+are added in tile order, so a rerun over the same tiles gives the same bits.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def features_at_instants(
     # one shuffle by (entity, instant) serves both aggregations of the occurrences below
     occurrences = rows.where(F.col(OCC) >= 0).repartition(*keys, T)
     rows = rows.where(F.col(OCC) == F.lit(-1))
+    if plan.has_float_sums:  # each instant's tiles added in time order: the same bits every run
+        rows = rows.repartition(*keys, T).sortWithinPartitions(*keys, T, TILE)
     out = (
         rows.groupBy(*keys, T)
         .agg(*_window_aggregates(plan), _emitted(plan).alias("_fs_emit"))

@@ -198,6 +198,15 @@ class AggregationPlan:
         """Whether some aggregation has no window (covers every event up to ``t``)."""
         return any(a.window is None for a in self.view.aggregations)
 
+    @property
+    def has_float_sums(self) -> bool:
+        """Whether some running sum is floating point (its value depends on the order of adds).
+
+        Those sums are added in a fixed order (events and tiles sorted first), so the same
+        data gives the same bits however Spark partitions and shuffles it.
+        """
+        return any(self.sum_type(inp, kind) == "double" for inp, kind, _ in self.sums)
+
     def wkey(self, agg: Aggregation) -> str:
         """The window key of an aggregation."""
         return "L" if agg.window is None else str(self.windows.index(micros(agg.window)))

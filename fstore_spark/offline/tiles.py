@@ -6,7 +6,9 @@ count, sum, sum of squares, min, max, ``(ts, created, value)`` of the last event
 event time. Views with distinct counts also get one *occurrence row* per (entity, tile, value).
 
 Events are shuffled once, by (entity, tile), so a hot entity spreads over its tiles and tasks,
-and every step is a hash aggregation on fixed-width buffers (no sort of events). The tiles are
+and every step is a hash aggregation on fixed-width buffers. Views with floating-point sums sort
+each task's events first, so that the sums are bit-identical between runs (see
+:func:`_attributable_events`). The tiles are
 stored as a Delta table and reused by incremental runs (:mod:`fstore_spark.offline.writes`).
 """
 
@@ -78,7 +80,7 @@ def _attributable_events(
     base = events.where(F.col(ts_col).isNotNull())
     for k in plan.keys:
         base = base.where(F.col(k).isNotNull())
-    return base.select(
+    shuffled = base.select(
         *[F.col(k) for k in plan.keys],
         tile_end_us(ts_us, plan.view.cadence).alias(TILE),
         ts_us.alias("_fs_ts"),
@@ -86,6 +88,13 @@ def _attributable_events(
         *[F.col(c) for c in sorted({i.column for i in plan.inputs if i.column != "*"})],
         *_filter_columns(plan),
     ).repartition(*plan.keys, TILE)
+    if not plan.has_float_sums:
+        return shuffled
+    # Floating-point sums depend on the order of their adds, and the order in which a shuffle
+    # delivers events varies between runs on a cluster. Sorted by every column, each tile's
+    # events are added in one fixed order (the aggregation runs in this stage, in this order),
+    # so the same events give the same bits on any cluster and any source file layout.
+    return shuffled.sortWithinPartitions(*shuffled.columns)
 
 
 def _filter_columns(plan: AggregationPlan) -> list[Column]:

@@ -65,6 +65,9 @@ if TYPE_CHECKING:
 
 __all__ = ["features_from_tiles"]
 
+# the tile an emitted row comes from; with the instant it orders an entity's rows totally
+_ORIGIN = "_fs_o"
+
 
 def features_from_tiles(
     tiles: DataFrame,
@@ -99,9 +102,9 @@ def features_from_tiles(
     3. *emission pass*: each tile becomes one row at ``T`` (contributions) and one row per
        window at ``T + w`` (retractions and the forward min/max): running sums over these rows
        are the windowed sums, and the min/max of window ``w`` at any row is the last value
-       emitted for ``w`` (nothing enters or leaves ``w`` between two such rows). Rows at the
-       same instant are peers of a RANGE frame, so all see the same state; one per instant is
-       kept.
+       emitted for ``w`` (nothing enters or leaves ``w`` between two such rows). Rows are in
+       (instant, origin tile) order, and the last row of each instant, which has seen all of
+       them, is kept.
     """
     from pyspark.sql import functions as F
 
@@ -197,14 +200,15 @@ def _emission_rows(rows: DataFrame, plan: AggregationPlan, end_us: int) -> DataF
     """Each tile row exploded into its row at ``T`` and one row per window at ``T + w``.
 
     Every emitted row has the same fields (:func:`_element_fields`); a field a row does not
-    set is null, which running sums skip and ``last(ignorenulls)`` passes over.
+    set is null, which running sums skip and ``last(ignorenulls)`` passes over. ``_fs_o`` is
+    the tile a row comes from: (instant, origin) is unique per entity and orders the rows.
     """
     from pyspark.sql import functions as F
 
     fields = _element_fields(rows, plan)
 
     def element(t: Column, values: dict[str, Column]) -> Column:
-        cols = [t.alias(T)] + [
+        cols = [t.alias(T), F.col(TILE).alias(_ORIGIN)] + [
             values.get(name, F.lit(None)).cast(typ).alias(name) for name, typ in fields
         ]
         return F.struct(*cols)
@@ -297,9 +301,12 @@ def _with_lifetime_baseline(
         return stream
     base = (
         tiles.where((F.col(TILE) <= F.lit(cut_us)) & (F.col(OCC) == F.lit(-1)))
+        .repartition(*plan.keys)
+        .sortWithinPartitions(*plan.keys, TILE)  # each entity's tiles added in time order
         .groupBy(*plan.keys)
         .agg(*base_aggs)
         .withColumn(T, F.lit(cut_us).cast("long"))
+        .withColumn(_ORIGIN, F.lit(cut_us).cast("long"))  # the only row at the cut
     )
     return stream.unionByName(base, allowMissingColumns=True)
 
@@ -307,12 +314,14 @@ def _with_lifetime_baseline(
 def _running_state(plan: AggregationPlan) -> dict[str, Column]:
     """Every state column as a running aggregate over an entity's emitted rows.
 
-    RANGE frames: rows at the same instant are peers, so they all see every peer's fields.
+    The rows are in the total order (instant, origin tile), so floating-point sums are added in
+    the same order on every run however the rows were shuffled; the last row of an instant has
+    seen every row of that instant (:func:`_changes` keeps only it).
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    running = Window.partitionBy(*plan.keys).orderBy(T).rangeBetween(Window.unboundedPreceding, 0)
+    running = _in_order(plan).rowsBetween(Window.unboundedPreceding, Window.currentRow)
     state: dict[str, Column] = {}
     for inp, kind, wk in plan.sums:
         name = running_sum_column(inp, kind, wk)
@@ -336,17 +345,22 @@ def _running_state(plan: AggregationPlan) -> dict[str, Column]:
     return state
 
 
+def _in_order(plan: AggregationPlan) -> WindowSpec:
+    """An entity's emitted rows by instant, then by the tile they come from (a total order)."""
+    from pyspark.sql import Window
+
+    return Window.partitionBy(*plan.keys).orderBy(T, _ORIGIN)
+
+
 def _changes(stream: DataFrame, plan: AggregationPlan, start_us: int, end_us: int) -> DataFrame:
     """One feature row per (entity, instant) in ``[start, end]``: the state after its peers."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     keys = list(plan.keys)
-    order = Window.partitionBy(*keys).orderBy(T)
     windowed = stream.select(
         *keys,
         T,
-        F.lead(T).over(order).alias("_fs_next_t"),
+        F.lead(T).over(_in_order(plan)).alias("_fs_next_t"),
         *[c.alias(n) for n, c in _running_state(plan).items()],
     )
     windowed = windowed.where(
