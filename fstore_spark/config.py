@@ -88,9 +88,13 @@ class LakehouseConfig(_Strict):
     Attributes:
         root: Folder (local path or URI such as ``s3://bucket/fs``) under which each feature
             view's Delta tables are written as ``<root>/<project>/<table>``.
-        catalog: Optional catalog; with ``schema`` set, tables are also registered by name as
-            ``catalog.schema.table`` (Unity Catalog / Hive metastore).
-        schema_name: Optional schema (database) for table registration; YAML key ``schema``.
+        catalog: Optional catalog of ``schema`` (Unity Catalog, ``spark_catalog``...); default
+            the session's current catalog.
+        schema_name: Optional schema (database); YAML key ``schema``. When set, the store's
+            own tables (feature, tile, registry, quarantine, statistics and log tables) are
+            catalog tables ``catalog.schema.<project>_<table>``, created and read by name;
+            without it they are Delta tables at paths under ``root``. Sources are read where
+            their definitions say (a path, or a ``table`` name).
     """
 
     root: str

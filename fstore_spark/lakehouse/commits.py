@@ -26,7 +26,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from fstore_spark.lakehouse.tables import recent_commits
+from fstore_spark.lakehouse.names import resolve
+from fstore_spark.lakehouse.tables import read_delta, recent_commits
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -240,10 +241,12 @@ def commits_since(
     Returns:
         The commits newest first, with the schema or None; None when this cannot answer and
         the caller should use :func:`recent_commit_summaries` instead: no JVM (Spark Connect,
-        restricted clusters), commit ``version`` gone (log cleanup, the table was replaced),
-        commits coordinated outside the log (files in ``_delta_log/_commits`` or
-        ``_staged_commits``), more than ``limit`` new commits, or any read error.
+        restricted clusters), a catalog table, commit ``version`` gone (log cleanup, the table
+        was replaced), commits coordinated outside the log (files in ``_delta_log/_commits``
+        or ``_staged_commits``), more than ``limit`` new commits, or any read error.
     """
+    if resolve(path).by_name:
+        return None  # a catalog table: its history is asked of the catalog, not its files
     try:
         log = _LogFiles(spark, path)
         out: list[Commit] = []
@@ -275,13 +278,12 @@ def read_change_feed(
         pyspark.errors.AnalysisException: the feed is not enabled for that range, or its
             files were vacuumed.
     """
-    return (
-        spark.read.format("delta")
-        .option("readChangeFeed", "true")
-        .option("startingVersion", starting_version)
-        .option("endingVersion", ending_version)
-        .load(path)
-    )
+    options = {
+        "readChangeFeed": "true",
+        "startingVersion": starting_version,
+        "endingVersion": ending_version,
+    }
+    return read_delta(spark, path, options=options)
 
 
 def read_added_rows(

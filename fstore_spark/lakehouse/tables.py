@@ -9,20 +9,23 @@ Layout under the project root (``<lakehouse.root>/<project>``):
 * ``_tiles/<view>`` — partial aggregates per (entity, tile) reused by later runs.
 
 A source ``path`` that is relative is relative to the project root; a ``table`` is read from the
-catalog.
+catalog. With a catalog schema configured, the store's own tables are catalog tables named after
+these paths (:mod:`fstore_spark.lakehouse.names`): every function here resolves its location.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fstore_spark.core import DeltaSource, FeatureView, ParquetSource
 from fstore_spark.errors import MaterializationError, NotFoundError
+from fstore_spark.lakehouse.names import Location, resolve
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
     from pyspark.sql.types import StructType
 
 __all__ = [
@@ -34,6 +37,8 @@ __all__ = [
     "read_source",
     "source_version",
     "read_feature_table",
+    "read_delta",
+    "save_delta",
     "version_as_of",
     "is_delta_table",
     "latest_version",
@@ -121,10 +126,7 @@ def _read_raw(
     """The source's table as it is (lazy), optionally a Delta source as of a version."""
     if isinstance(source, ParquetSource):
         return spark.read.parquet(loc)
-    reader = spark.read.format("delta")
-    if version is not None:
-        reader = reader.option("versionAsOf", int(version))
-    return reader.table(loc) if source.table is not None else reader.load(loc)
+    return read_delta(spark, loc, version=version, by_name=source.table is not None)
 
 
 def _is_missing(exc: BaseException) -> bool:
@@ -159,15 +161,54 @@ def source_version(
     return latest_version(spark, loc, by_name=source.table is not None)
 
 
+def _resolved(location: str, by_name: bool) -> Location:
+    """A catalog name given as such, or a location resolved (a store table may be a name)."""
+    return Location(location, True) if by_name else resolve(location)
+
+
 def table_ref(location: str, *, by_name: bool = False) -> str:
     """The SQL name of a Delta table: a catalog name as given, a path as ``delta.`<path>```.
 
     Every table operation below is Spark SQL on this name, so it runs the same on a classic
     session and on Spark Connect (where Delta's ``DeltaTable`` API needs a server plugin).
     """
-    if by_name:
-        return location
-    return "delta.`" + location.replace("`", "``") + "`"
+    loc = _resolved(location, by_name)
+    if loc.by_name:
+        return loc.ref
+    return "delta.`" + loc.ref.replace("`", "``") + "`"
+
+
+def read_delta(
+    spark: SparkSession,
+    location: str,
+    *,
+    version: int | None = None,
+    options: Mapping[str, Any] | None = None,
+    by_name: bool = False,
+) -> DataFrame:
+    """A Delta table as a lazy DataFrame (by path or catalog name), optionally as of a version.
+
+    ``options``: further Delta read options (``timestampAsOf``, ``readChangeFeed``...).
+    """
+    loc = _resolved(location, by_name)
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", int(version))
+    for key, value in (options or {}).items():
+        reader = reader.option(key, value)
+    return reader.table(loc.ref) if loc.by_name else reader.load(loc.ref)
+
+
+def save_delta(writer: DataFrameWriter, location: str) -> None:
+    """Run a Delta ``DataFrameWriter`` (mode and options set) into a path or catalog table.
+
+    A catalog table is created by the first write (a managed table of the catalog schema).
+    """
+    loc = resolve(location)
+    if loc.by_name:
+        writer.saveAsTable(loc.ref)
+    else:
+        writer.save(loc.ref)
 
 
 def _history(
@@ -212,10 +253,11 @@ def is_delta_table(spark: SparkSession, location: str, *, by_name: bool = False)
     A path is resolved as a Delta relation (its schema, from the log: tens of milliseconds,
     where ``DESCRIBE HISTORY`` runs a job); a catalog name must also have Delta history.
     """
-    if by_name:
-        return bool(_history(spark, location, True, limit=1))
+    loc = _resolved(location, by_name)
+    if loc.by_name:
+        return bool(_history(spark, loc.ref, True, limit=1))
     try:
-        spark.read.format("delta").load(location).schema  # noqa: B018 - Connect resolves lazily
+        read_delta(spark, loc.ref).schema  # noqa: B018 - Connect resolves lazily
     except Exception as exc:
         if _is_missing_table(exc):
             return False
@@ -225,7 +267,7 @@ def is_delta_table(spark: SparkSession, location: str, *, by_name: bool = False)
 
 def latest_version(spark: SparkSession, location: str, *, by_name: bool = False) -> int | None:
     """Current Delta version of a table (``None`` when there is no Delta table there)."""
-    if not by_name and not is_delta_table(spark, location):
+    if not is_delta_table(spark, location, by_name=by_name):
         return None
     rows = _history(spark, location, by_name, limit=1)
     return int(rows[0]["version"]) if rows else None
@@ -274,13 +316,10 @@ def read_feature_table(
     name = view if isinstance(view, str) else view.name
     if not is_delta_table(spark, path):
         raise _no_feature_table(name, path)
-    reader = spark.read.format("delta")
     if as_of_version is None and as_of_timestamp is not None:
         as_of_version = version_as_of(spark, path, name, as_of_timestamp)
-    if as_of_version is not None:
-        reader = reader.option("versionAsOf", int(as_of_version))
     try:
-        return reader.load(path)
+        return read_delta(spark, path, version=as_of_version)
     except Exception as exc:
         if "VersionNotFound" in str(exc) or "DELTA_" in str(exc):
             raise NotFoundError(

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fstore_spark.lakehouse.tables import is_delta_table, table_ref
+from fstore_spark.lakehouse.tables import is_delta_table, save_delta, table_ref
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -146,6 +146,6 @@ def insert_new_rows(spark: SparkSession, path: str, rows: DataFrame, keys: list[
     A rerun with the same rows inserts nothing: the log it writes is idempotent.
     """
     if not is_delta_table(spark, path):
-        rows.limit(0).write.format("delta").mode("append").save(path)
+        save_delta(rows.limit(0).write.format("delta").mode("append"), path)
     on = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in keys)
     merge(spark, path, rows, MergeSpec(on=on, insert_all=True))

@@ -122,8 +122,11 @@ def _entity_dataset(spark: SparkSession, spec: FeatureSpec) -> Any:
 
 def read_label_rows(spark: SparkSession, source: Mapping[str, Any]) -> DataFrame:
     """The label rows of an entity source (``table`` or ``path``), at its Delta ``version``."""
-    reader = spark.read.format("delta").option("versionAsOf", int(source["version"]))
-    return reader.table(source["table"]) if source.get("table") else reader.load(source["path"])
+    from fstore_spark.lakehouse.tables import read_delta
+
+    by_name = bool(source.get("table"))
+    location = source["table"] if by_name else source["path"]
+    return read_delta(spark, location, version=int(source["version"]), by_name=by_name)
 
 
 def snapshot_entity_df(
@@ -134,11 +137,11 @@ def snapshot_entity_df(
     Returns:
         The entity source: ``{"format": "delta", "path", "version"}``.
     """
-    from fstore_spark.lakehouse.tables import is_delta_table, latest_version
+    from fstore_spark.lakehouse.tables import is_delta_table, latest_version, save_delta
 
     path = f"{project_root}/_entity_snapshots/{fingerprint}"
     if not is_delta_table(spark, path):
         # same fingerprint = same content: a concurrent writer writes the same rows
-        labels.write.format("delta").mode("overwrite").save(path)
+        save_delta(labels.write.format("delta").mode("overwrite"), path)
     version = latest_version(spark, path)
     return {"format": "delta", "path": path, "version": 0 if version is None else version}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from fstore_spark.core import resolve_feature_refs
 from fstore_spark.core.feature_set_versions import parse_feature_set_id
 from fstore_spark.errors import EntityRowError, ExperimentError, LineageError, NotFoundError
-from fstore_spark.lakehouse.tables import is_delta_table
+from fstore_spark.lakehouse.tables import is_delta_table, read_delta
 from fstore_spark.lakehouse.writes import insert_new_rows
 from fstore_spark.lineage.artifacts import model_spec
 from fstore_spark.lineage.service import Lineage
@@ -233,7 +233,7 @@ class ABTests:
         wanted = requests.select(
             *keys, F.col(timestamp_column).cast("timestamp").alias("event_timestamp")
         ).distinct()
-        logged = self._ctx.spark.read.format("delta").load(path)
+        logged = read_delta(self._ctx.spark, path)
         return logged.join(wanted, [*keys, "event_timestamp"], "left_semi")
 
     def _score_variant(
@@ -317,7 +317,7 @@ class ABTests:
                 f"A/B test {test.name!r} has no logged predictions. Fix: score_ab_test or "
                 "log_ab_predictions first."
             )
-        log = self._ctx.spark.read.format("delta").load(path)
+        log = read_delta(self._ctx.spark, path)
         return log.where(
             (F.col("logged_at") >= F.lit(test.started_at))
             & (F.col("logged_at") < F.lit(test.ends_at))

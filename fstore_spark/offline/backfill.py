@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING
 
 from fstore_spark.core import FeatureView
 from fstore_spark.errors import MaterializationError
-from fstore_spark.lakehouse.tables import FEATURE_TIMESTAMP, definition_dtypes, to_utc
+from fstore_spark.lakehouse.tables import (
+    FEATURE_TIMESTAMP,
+    definition_dtypes,
+    read_delta,
+    to_utc,
+)
 from fstore_spark.offline.plan import plan_view, spark_type
 from fstore_spark.offline.quarantine import quarantine_invalid
 from fstore_spark.offline.runs import (
@@ -109,7 +114,7 @@ def _aggregated_rows(
     tiles = build_tiles(src, plan, ctx.ts, ctx.source.created_timestamp_column)
     with ctx.step("tiles"):
         write_tiles(ctx, tiles, None, hi)
-    stored = ctx.spark.read.format("delta").load(ctx.tiles)
+    stored = read_delta(ctx.spark, ctx.tiles)
     feats = features_from_tiles(stored, plan, to_us(start), hi)
     return feature_rows(ctx, feats)
 

@@ -26,6 +26,7 @@ from fstore_spark.errors import MaterializationError
 from fstore_spark.lakehouse.tables import (
     definition_dtypes,
     last_run_metadata,
+    read_delta,
     source_location,
     table_history,
     table_properties,
@@ -237,7 +238,7 @@ def _aggregated_rows(
         tiles = build_tiles(src, plan, ctx.ts, ctx.source.created_timestamp_column)
         with ctx.step("tiles"):
             write_tiles(ctx, tiles, lo, hi)
-    stored = ctx.spark.read.format("delta").load(ctx.tiles)
+    stored = read_delta(ctx.spark, ctx.tiles)
     instants = (hi - to_us(start)) // plan.cadence_us + 1
     if instants <= _DIRECT_MAX_INSTANTS:
         computed = features_at_instants(stored, plan, to_us(start), hi)

@@ -22,6 +22,7 @@ from fstore_spark.lakehouse.tables import (
     FEATURE_TIMESTAMP,
     is_delta_table,
     recent_commits,
+    save_delta,
     table_history,
     table_properties,
     to_utc,
@@ -113,13 +114,12 @@ def write_features(
     writer = df.write.format("delta").option("userMetadata", metadata)
     with _without_dictionary(ctx.spark, _float_columns(df)):
         if append_at is not None:
-            writer.mode("append").option("txnAppId", f"fstore:{ctx.view.name}").option(
-                "txnVersion", append_at
-            ).save(ctx.table)
+            appending = writer.mode("append").option("txnAppId", f"fstore:{ctx.view.name}")
+            save_delta(appending.option("txnVersion", append_at), ctx.table)
         elif is_delta_table(ctx.spark, ctx.table):
-            writer.mode("overwrite").option("replaceWhere", cond).save(ctx.table)
+            save_delta(writer.mode("overwrite").option("replaceWhere", cond), ctx.table)
         else:
-            (
+            created = (
                 writer.mode("overwrite")
                 .option("delta.enableChangeDataFeed", "true")
                 # data skipping only ever filters on keys and time: statistics on every feature
@@ -127,8 +127,8 @@ def write_features(
                 .option(
                     "delta.dataSkippingStatsColumns", _stats_columns(ctx.keys, FEATURE_TIMESTAMP)
                 )
-                .save(ctx.table)
             )
+            save_delta(created, ctx.table)
     return _committed(ctx, metadata, append_at)
 
 
@@ -202,11 +202,11 @@ def write_tiles(ctx: RunContext, tiles: DataFrame, lo_us: int | None, hi_us: int
     exists = is_delta_table(ctx.spark, ctx.tiles)
     with _without_dictionary(ctx.spark, _float_columns(tiles)):
         if exists and _tiles_hash(ctx) == f"{ctx.def_hash}/{TILE_LAYOUT}":
-            writer.option("replaceWhere", cond).save(ctx.tiles)
+            save_delta(writer.option("replaceWhere", cond), ctx.tiles)
         else:  # new table, or a definition change: the partial columns differ, start over
-            writer.option("overwriteSchema", "true").option(
-                "delta.dataSkippingStatsColumns", _stats_columns(ctx.keys, TILE)
-            ).save(ctx.tiles)
+            stats = _stats_columns(ctx.keys, TILE)
+            fresh = writer.option("overwriteSchema", "true")
+            save_delta(fresh.option("delta.dataSkippingStatsColumns", stats), ctx.tiles)
 
 
 def _stats_columns(keys: list[str], time_column: str) -> str:

@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fstore_spark.errors import ValidationError
-from fstore_spark.lakehouse.tables import FEATURE_TIMESTAMP, read_feature_table, to_utc
+from fstore_spark.lakehouse.tables import (
+    FEATURE_TIMESTAMP,
+    read_feature_table,
+    save_delta,
+    to_utc,
+)
 from fstore_spark.quality.alerts import Alert, AlertChannel, send_alerts
 from fstore_spark.quality.drift import DriftReport, detect_drift
 from fstore_spark.quality.feature_table import resolve_version, select_rows
@@ -235,4 +240,4 @@ def _record_check(
         "checked_at timestamp, table_version long, baseline_version long, alert_count int, "
         "alerts string, delivery_errors string",
     )
-    record.write.format("delta").mode("append").save(path)
+    save_delta(record.write.format("delta").mode("append"), path)

@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fstore_spark.errors import DefinitionError
-from fstore_spark.lakehouse.tables import is_delta_table, read_feature_table
+from fstore_spark.lakehouse.tables import (
+    is_delta_table,
+    read_delta,
+    read_feature_table,
+    save_delta,
+)
 from fstore_spark.quality._values import is_float, is_numeric, plain, quoted
 from fstore_spark.quality.feature_table import resolve_version
 
@@ -314,8 +319,7 @@ def _kept_statistics(spark: SparkSession, path: str, version: int) -> Statistics
     from pyspark.sql import functions as F
 
     row = (
-        spark.read.format("delta")
-        .load(path)
+        read_delta(spark, path)
         .where(F.col("table_version") == F.lit(version))
         .select("stats")
         .limit(1)
@@ -336,4 +340,4 @@ def _keep_statistics(
     writer = record.write.format("delta").mode("overwrite" if exists else "error")
     if exists:  # idempotent: one row per version
         writer = writer.option("replaceWhere", f"table_version = {version}")
-    writer.save(path)
+    save_delta(writer, path)

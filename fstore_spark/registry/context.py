@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from fstore_spark.lakehouse.names import TableSpace, bind, create_schema
 from fstore_spark.registry.registry import Plan, Registry
 from fstore_spark.registry.snapshot import RegistrySnapshot
 from fstore_spark.registry.source_tables import check_against_tables
@@ -39,14 +40,23 @@ class StoreContext:
         self._spark = spark
         self._registry: Registry | None = None
         self._cache: dict[str, Any] = {}
+        self._space = _table_space(config)
+        bind(config.project_root, self._space)
+        self._schema_ready = self._space is None
 
     @property
     def spark(self) -> SparkSession:
-        """The SparkSession (the active one, or built from ``config.spark`` on first use)."""
+        """The SparkSession (the active one, or built from ``config.spark`` on first use).
+
+        With a catalog schema configured, the schema is created on first use.
+        """
         if self._spark is None:
             from fstore_spark.session import get_spark
 
             self._spark = get_spark(self.config.spark)
+        if not self._schema_ready and self._space is not None:
+            create_schema(self._spark, self._space)
+            self._schema_ready = True
         return self._spark
 
     @property
@@ -113,3 +123,11 @@ class StoreContext:
     def forget(self) -> None:
         """Drop every cache derived from the registry (after a write, or another process's)."""
         self._cache.clear()
+
+
+def _table_space(config: FeatureStoreConfig) -> TableSpace | None:
+    """The catalog schema holding the project's tables, or None (tables are paths)."""
+    lake = config.lakehouse
+    if lake.schema_name is None:
+        return None
+    return TableSpace(catalog=lake.catalog, schema=lake.schema_name, project=config.project)

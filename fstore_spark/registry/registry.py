@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fstore_spark.errors import NotFoundError, RegistryError
-from fstore_spark.lakehouse.tables import is_delta_table, latest_version
+from fstore_spark.lakehouse.tables import is_delta_table, latest_version, read_delta
 from fstore_spark.lakehouse.writes import (
     MergeSpec,
     create_table_if_absent,
@@ -146,15 +146,13 @@ class Registry:
     ) -> DataFrame:
         if as_of_version is not None and as_of_timestamp is not None:
             raise RegistryError("give as_of_version or as_of_timestamp, not both.")
-        reader = self._spark.read.format("delta")
-        if as_of_version is not None:
-            reader = reader.option("versionAsOf", int(as_of_version))
-        elif as_of_timestamp is not None:
+        options = {}
+        if as_of_version is None and as_of_timestamp is not None:
             ts = as_of_timestamp
             if isinstance(ts, datetime):
                 ts = ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-            reader = reader.option("timestampAsOf", ts)
-        return reader.load(self.path)
+            options["timestampAsOf"] = ts
+        return read_delta(self._spark, self.path, version=as_of_version, options=options)
 
     def list(
         self,
@@ -258,11 +256,9 @@ class Registry:
             return []
         from pyspark.sql import functions as F
 
+        changes = {"readChangeFeed": "true", "startingVersion": 0}
         df = (
-            self._spark.read.format("delta")
-            .option("readChangeFeed", "true")
-            .option("startingVersion", 0)
-            .load(self.path)
+            read_delta(self._spark, self.path, options=changes)
             .where(F.col("_change_type").isin("insert", "update_postimage", "delete"))
         )
         if category is not None:
