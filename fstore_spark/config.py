@@ -37,11 +37,14 @@ from pydantic import ValidationError as _PydanticValidationError
 from fstore_spark.errors import ConfigError
 
 __all__ = [
+    "AlertsConfig",
+    "EmailAlertsConfig",
     "FeatureStoreConfig",
     "LakehouseConfig",
     "MlflowConfig",
     "OnlineStoreConfig",
     "RegistryConfig",
+    "SlackAlertsConfig",
     "SparkConfig",
     "load_config",
     "DEFAULT_CONFIG_PATH",
@@ -184,6 +187,88 @@ class MlflowConfig(_Strict):
     artifact_location: str | None = None
 
 
+class SlackAlertsConfig(_Strict):
+    """The ``slack`` alert channel.
+
+    Attributes:
+        webhook_url: Slack incoming-webhook URL; default ``$SLACK_WEBHOOK_URL``. It is a
+            secret: keep it in the environment (or write ``${VAR}`` in the file).
+    """
+
+    webhook_url: str | None = None
+
+    def url(self) -> str | None:
+        """The webhook URL from the config, else from ``$SLACK_WEBHOOK_URL``."""
+        return self.webhook_url or os.environ.get("SLACK_WEBHOOK_URL") or None
+
+    def __repr_args__(self) -> Any:
+        """``repr``/``str`` never show the webhook URL."""
+        for name, value in super().__repr_args__():
+            yield name, "***" if name == "webhook_url" and value else value
+
+
+class EmailAlertsConfig(_Strict):
+    """The ``email`` alert channel: an SMTP server and who receives the alerts.
+
+    Attributes:
+        host: SMTP server; required by the ``email`` channel.
+        port: SMTP port (25; 587 with ``starttls``; 465 with ``ssl``).
+        sender: The ``From`` address.
+        recipients: The ``To`` addresses; required by the ``email`` channel.
+        username: SMTP login, if the server needs one.
+        password_env: Name of the environment variable holding the SMTP password.
+        starttls: Upgrade the connection with STARTTLS.
+        ssl: Connect with implicit TLS (SMTPS).
+        timeout_s: Connection and command timeout, in seconds.
+    """
+
+    host: str | None = None
+    port: int = Field(default=25, gt=0)
+    sender: str = "fstore@localhost"
+    recipients: list[str] = Field(default_factory=list)
+    username: str | None = None
+    password_env: str | None = None
+    starttls: bool = False
+    ssl: bool = False
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    def password(self) -> str | None:
+        """The SMTP password read from ``password_env`` (``None`` when not configured)."""
+        if self.password_env is None:
+            return None
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ConfigError(
+                f"alerts.email.password_env names {self.password_env!r}, which is not set. "
+                f"Fix: export {self.password_env}=<password> or remove password_env."
+            )
+        return value
+
+
+class AlertsConfig(_Strict):
+    """Settings of the named alert channels (``slack``, ``email``, ``webhook``).
+
+    Attributes:
+        slack: The Slack incoming webhook.
+        email: The SMTP server and recipients.
+        webhook_url: URL the ``webhook`` channel POSTs JSON to; default
+            ``$FSTORE_ALERT_WEBHOOK_URL``.
+    """
+
+    slack: SlackAlertsConfig = Field(default_factory=SlackAlertsConfig)
+    email: EmailAlertsConfig = Field(default_factory=EmailAlertsConfig)
+    webhook_url: str | None = None
+
+    def webhook(self) -> str | None:
+        """The ``webhook`` channel's URL from the config, else ``$FSTORE_ALERT_WEBHOOK_URL``."""
+        return self.webhook_url or os.environ.get("FSTORE_ALERT_WEBHOOK_URL") or None
+
+    def __repr_args__(self) -> Any:
+        """``repr``/``str`` never show the webhook URL."""
+        for name, value in super().__repr_args__():
+            yield name, "***" if name == "webhook_url" and value else value
+
+
 class SparkConfig(_Strict):
     """Spark session settings used when fstore_spark builds the session itself.
 
@@ -219,6 +304,7 @@ class FeatureStoreConfig(_Strict):
         online_store: Redis settings.
         mlflow: MLflow settings.
         spark: Spark settings for sessions started by fstore_spark.
+        alerts: Settings of the named alert channels.
         repo_path: Folder of Python feature definitions (a feature repo), if any.
         definitions: YAML files of definitions, if any.
         config_dir: Folder the file was loaded from (set by :func:`load_config`).
@@ -230,6 +316,7 @@ class FeatureStoreConfig(_Strict):
     online_store: OnlineStoreConfig = Field(default_factory=OnlineStoreConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     spark: SparkConfig = Field(default_factory=SparkConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     repo_path: str | None = None
     definitions: list[str] = Field(default_factory=list)
     config_dir: str = "."

@@ -7,17 +7,24 @@
   and stopped after it; ``redis_url`` flushes it for each test.
 * ``mlflow_uri``: a temporary SQLite tracking store per test (a copy of one migrated store).
 * ``lakehouse``: a temporary lakehouse folder per test.
+* ``webhook_receiver`` / ``smtp_receiver``: a real HTTP endpoint and a real SMTP server
+  (aiosmtpd) on free loopback ports, recording what alert channels deliver.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,3 +174,85 @@ def lakehouse(tmp_path: Path) -> Path:
     root = tmp_path / "lakehouse"
     root.mkdir()
     return root
+
+
+# ---------------------------------------------------------------- alert receivers
+
+
+@dataclass
+class Receiver:
+    """What a local receiver got: each request's path, headers and decoded JSON body."""
+
+    url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[Receiver]:
+    """An HTTP server on a free loopback port that records each POST (JSON body)."""
+    got: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server API
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(
+                {
+                    "path": self.path,
+                    "content_type": self.headers["Content-Type"],
+                    "body": json.loads(body),
+                }
+            )
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Receiver(f"http://127.0.0.1:{server.server_address[1]}", got)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Mailbox:
+    """A local SMTP server's address and the messages it accepted."""
+
+    host: str
+    port: int
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def smtp_receiver() -> Iterator[Mailbox]:
+    """An SMTP server (aiosmtpd) on a free loopback port that keeps every message."""
+    from email import message_from_bytes, policy
+
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox("127.0.0.1", free_port())
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            msg = message_from_bytes(envelope.content, policy=policy.default)
+            box.messages.append(
+                {
+                    "from": envelope.mail_from,
+                    "to": list(envelope.rcpt_tos),
+                    "subject": str(msg["Subject"]),
+                    "body": msg.get_body(preferencelist=("plain",)).get_content(),
+                }
+            )
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname=box.host, port=box.port)
+    controller.start()
+    try:
+        yield box
+    finally:
+        controller.stop()

@@ -34,7 +34,7 @@ Example::
     good, rejected = split_valid(df, [expect_between("amount", 0, 10_000)])
 """
 
-from fstore_spark.quality.alerts import Alert, send_alerts
+from fstore_spark.quality.alerts import Alert, Channel, resolve_channels, send_alerts
 from fstore_spark.quality.drift import ColumnDrift, DriftReport, detect_drift
 from fstore_spark.quality.expectations import (
     Expectation,
@@ -92,6 +92,8 @@ __all__ = [
     "monitoring_table_path",
     "select_rows",
     "send_alerts",
+    "resolve_channels",
+    "Channel",
     "split_valid",
     "statistics_table_path",
     "validate",

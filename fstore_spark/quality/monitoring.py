@@ -22,7 +22,7 @@ from fstore_spark.lakehouse.tables import (
     save_delta,
     to_utc,
 )
-from fstore_spark.quality.alerts import Alert, AlertChannel, send_alerts
+from fstore_spark.quality.alerts import Alert, AlertChannel, Channel, send_alerts
 from fstore_spark.quality.drift import DriftReport, detect_drift
 from fstore_spark.quality.feature_table import resolve_version, select_rows
 from fstore_spark.quality.rules import MonitorRule, evaluate_rules
@@ -93,7 +93,7 @@ def monitor_view(
     version: int | None = None,
     baseline_version: int | None = None,
     baseline_window: TimeWindow | None = None,
-    channels: Sequence[AlertChannel] = ("log",),
+    channels: Sequence[AlertChannel | Channel] = ("log",),
     now: datetime | None = None,
     drift_options: Mapping[str, Any] | None = None,
 ) -> MonitorResult:

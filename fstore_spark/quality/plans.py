@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fstore_spark.errors import DefinitionError
+from fstore_spark.quality.alerts import check_channel_names
 from fstore_spark.quality.expectations import Expectation, expectations_from_spec
 from fstore_spark.quality.rules import MonitorRule
 
@@ -31,7 +32,8 @@ class MonitorPlan:
         rules: Monitor rules (the plan's expectations become one ``expectation`` rule).
         baseline_version: Baseline Delta version, if any.
         baseline_window: Baseline ``[start, end)`` on ``feature_timestamp``, if any.
-        channels: Alert channels: ``log`` and/or http(s) webhook URLs.
+        channels: Alert channels: ``log``, ``slack``, ``email``, ``webhook`` and/or http(s)
+            webhook URLs (see :mod:`fstore_spark.quality.alerts`).
     """
 
     view: str
@@ -93,6 +95,10 @@ def _view_plan(view: str, spec: Mapping[str, Any], at: str) -> MonitorPlan:
         )
     rules = _rules(spec, at)
     channels = tuple(_expand_env(str(ch), at) for ch in spec.get("channels") or ["log"])
+    try:
+        check_channel_names(channels)
+    except DefinitionError as exc:
+        raise DefinitionError(f"{at}: {exc}") from None
     window = spec.get("baseline_window")
     if window is not None and (not isinstance(window, list) or len(window) != 2):
         raise DefinitionError(f"{at}: baseline_window is [start, end].")

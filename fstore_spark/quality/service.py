@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from fstore_spark.errors import NotFoundError, ValidationError
 from fstore_spark.lakehouse.tables import read_feature_table
 from fstore_spark.quality import (
+    Channel,
     DriftReport,
     Expectation,
     MonitorPlan,
@@ -23,6 +24,7 @@ from fstore_spark.quality import (
     detect_drift,
     load_monitoring,
     monitor_view,
+    resolve_channels,
     select_rows,
     validate,
     validate_tables,
@@ -119,10 +121,25 @@ class Quality:
         return detect_drift(base, cur, cols, method=method, threshold=threshold, **options)
 
     def monitor(self, view: str, rules: list[MonitorRule], **options: Any) -> MonitorResult:
-        """Check a view against monitor rules, send alerts, record the check."""
+        """Check a view against monitor rules, send alerts, record the check.
+
+        The alert channels are resolved with the config's ``alerts`` settings first: an
+        unknown or unconfigured channel fails before any Spark work.
+        """
+        channels = self.channels(options.pop("channels", ("log",)))
         return monitor_view(
-            self._ctx.spark, self._ctx.root, view, self._features(view), rules, **options
+            self._ctx.spark,
+            self._ctx.root,
+            view,
+            self._features(view),
+            rules,
+            channels=channels,
+            **options,
         )
+
+    def channels(self, channels: Any) -> list[Channel]:
+        """Alert channels resolved with the config's ``alerts`` settings (checked now)."""
+        return resolve_channels(list(channels), self._ctx.config.alerts)
 
     def run_plan(
         self, plan: str | Mapping[str, Any] | list[MonitorPlan], views: list[str] | None
@@ -131,6 +148,7 @@ class Quality:
 
         Raises:
             NotFoundError: a view in ``views`` is not in the plan.
+            DefinitionError: an alert channel of the plan is unknown or not configured.
         """
         plans = plan if isinstance(plan, list) else load_monitoring(plan)
         names = [p.view for p in plans]
@@ -139,14 +157,15 @@ class Quality:
             raise NotFoundError(
                 f"view(s) {unknown} are not in the monitoring plan; it has {names}."
             )
+        chosen = [p for p in plans if views is None or p.view in views]
+        channels = [self.channels(p.channels) for p in chosen]  # every plan's, before any check
         return [
             self.monitor(
                 p.view,
                 list(p.rules),
                 baseline_version=p.baseline_version,
                 baseline_window=p.baseline_window,
-                channels=list(p.channels),
+                channels=senders,
             )
-            for p in plans
-            if views is None or p.view in views
+            for p, senders in zip(chosen, channels, strict=True)
         ]

@@ -305,7 +305,7 @@ def _write_profiles(spark, store: FeatureStore, seed: int, shift: float, null_ev
 
 
 def test_statistics_per_version_and_monitoring_alerts(
-    spark, lakehouse: Path, _profile_template: Path
+    spark, lakehouse: Path, _profile_template: Path, webhook_receiver, smtp_receiver
 ) -> None:
     from pyspark.sql import functions as F
 
@@ -375,12 +375,28 @@ def test_statistics_per_version_and_monitoring_alerts(
     assert sorted(h["metric"] for h in _Hook.received) == sorted(a.metric for a in result.alerts)
     assert all("text" in h for h in _Hook.received) and result.delivery_errors == []
 
-    # a dead channel is reported, the others still get the alerts, the check is recorded
+    # channels by name, set up in the config: Slack's message format to a local webhook and
+    # an email to a local SMTP server; a dead channel is reported, the others still get the
+    # alerts, the check is recorded
     seen.clear()
-    result2 = store.monitor(
-        "profile", rules[:1], channels=["http://127.0.0.1:9/none", seen.append], now=now
+    alerts = {
+        "slack": {"webhook_url": f"{webhook_receiver.url}/services/T/B/x"},
+        "email": {"host": smtp_receiver.host, "port": smtp_receiver.port, "recipients": ["a@b.c"]},
+    }
+    config = FeatureStoreConfig.for_local(lakehouse, project="q", alerts=alerts)
+    result2 = FeatureStore(config=config, spark=spark).monitor(
+        "profile",
+        rules[:1],
+        channels=["slack", "email", "http://127.0.0.1:9/none", seen.append],
+        now=now,
     )
     assert len(seen) == 1 and len(result2.delivery_errors) == 1
+    [slack] = webhook_receiver.received
+    assert slack["body"]["text"].endswith(result2.alerts[0].message)
+    assert slack["body"]["blocks"][0]["text"]["text"] == "fstore critical: missing_values on income"
+    [mail] = smtp_receiver.messages
+    assert mail["to"] == ["a@b.c"] and mail["body"].startswith(result2.alerts[0].message)
+    assert mail["subject"].startswith("[fstore critical] missing_values: view 'profile' version")
     log = spark.read.format("delta").load(
         monitoring_table_path(store.config.project_root, "profile")
     )
