@@ -180,6 +180,8 @@ def get_historical_features(
         spark: Session.
         project_root: Project root in the lakehouse.
         entity_df: Label rows: join keys of every requested view plus ``timestamp_column``.
+            A view with one entity and one join key also takes the entity's name as the
+            column (``customer`` for ``customer_id``), as online reads do.
         refs: ``view:feature`` / ``view:*`` references.
         views: Feature views by name (from the registry).
         join_keys: Join key columns per view name.
@@ -201,6 +203,10 @@ def get_historical_features(
     pins = dict(as_of or {})
     by_view = _features_by_view(labels, resolved, timestamp_column, pins)
     key_sets = {v: list(join_keys[v]) for v in by_view}
+    entity_columns = list(labels.columns)
+    aliases = _entity_name_keys(labels, key_sets, views)
+    for key, entity in aliases.items():
+        labels = labels.withColumn(key, labels[entity])
     _check_join_keys(labels, key_sets)
     scan = _scan_labels(labels, timestamp_column, key_sets)
     out = labels
@@ -220,7 +226,7 @@ def get_historical_features(
         inputs.append(view_input)
         output_names += [request.names[f] for f in feats]
     return HistoricalFeatures(
-        df=out,
+        df=out.drop(*aliases),
         inputs=inputs,
         timestamp_column=timestamp_column,
         feature_refs=resolved,
@@ -229,7 +235,7 @@ def get_historical_features(
         full_feature_names=full_feature_names,
         entity_rows=scan.rows,
         entity_fingerprint=scan.fingerprint,
-        entity_columns=list(labels.columns),
+        entity_columns=entity_columns,
     )
 
 
@@ -280,6 +286,33 @@ def _features_by_view(
     for r in resolved:
         by_view.setdefault(r.view, []).append(r.feature)
     return by_view
+
+
+def _entity_name_keys(
+    labels: DataFrame, key_sets: dict[str, list[str]], views: Mapping[str, FeatureView]
+) -> dict[str, str]:
+    """Join keys the label rows give under their entity's name: join key -> that column.
+
+    As online reads accept: a view with one entity and one join key (``customer`` for
+    ``customer_id``), whose key column is absent and whose entity's name is a column.
+
+    Raises:
+        PointInTimeError: two entity columns would give the same join key.
+    """
+    aliases: dict[str, str] = {}
+    for v, ks in key_sets.items():
+        entities = views[v].entities
+        if len(ks) != 1 or len(entities) != 1 or ks[0] in labels.columns:
+            continue
+        if entities[0] not in labels.columns:
+            continue
+        if aliases.get(ks[0], entities[0]) != entities[0]:
+            raise PointInTimeError(
+                f"entity_df gives join key {ks[0]!r} twice, as {aliases[ks[0]]!r} and "
+                f"{entities[0]!r}. Fix: add a {ks[0]!r} column."
+            )
+        aliases[ks[0]] = entities[0]
+    return aliases
 
 
 def _check_join_keys(labels: DataFrame, key_sets: dict[str, list[str]]) -> None:

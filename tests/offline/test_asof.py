@@ -346,3 +346,18 @@ def test_two_views_with_different_keys_match_merge_asof(spark, lakehouse: Path) 
         (*key(r), str(norm(r["amount"])), str(norm(r["temp"]))) for r in got.to_dict("records")
     )
     assert have == want
+
+    # Feast-style: the label rows may key a single-key entity by its name, as online reads do
+    by_name = labels.rename(columns={"customer_id": "customer"})
+    named = store.get_historical_features(by_name, ["spend:amount", "weather:temp"]).to_pandas()
+    assert "customer_id" not in named.columns and "customer" in named.columns
+    renamed = named.rename(columns={"customer": "customer_id"})
+    assert (
+        sorted(
+            (*key(r), str(norm(r["amount"])), str(norm(r["temp"])))
+            for r in renamed.to_dict("records")
+        )
+        == want
+    )
+    with pytest.raises(PointInTimeError, match=r"lacks join key\(s\) \['city'\]"):
+        store.get_historical_features(by_name.drop(columns="city"), ["weather:temp"])
