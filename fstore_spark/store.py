@@ -20,13 +20,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, overload
 
 from fstore_spark.config import FeatureStoreConfig, resolve_config
-from fstore_spark.core import (
-    DeltaSource,
-    Entity,
-    FeatureSet,
-    FeatureView,
-    ParquetSource,
-)
+from fstore_spark.core import DeltaSource, Entity, FeatureSet, FeatureView, ParquetSource
 from fstore_spark.errors import ConfigError, PointInTimeError
 from fstore_spark.lineage.service import Lineage
 from fstore_spark.ml.ab_service import ABTests
@@ -246,21 +240,23 @@ class FeatureStore:
         as_of: dict[str, int | datetime | str] | None = None,
         full_feature_names: bool = False,
         log_to_mlflow: bool | None = None,
+        feature_service: str | None = None,
     ) -> HistoricalFeatures:
         """Point-in-time correct features for label rows (see :mod:`fstore_spark.offline.asof`).
 
-        Reads each view's latest feature table (or the versions in ``as_of``). To read the
-        versions a feature set version was pinned to, use :meth:`get_training_set`.
-
-        ``entity_df`` (Spark or pandas DataFrame, or a Delta table read at its current
-        version) has the join keys and ``timestamp_column``; ``features`` are ``view:feature``
-        / ``view:*`` references, or ``feature_set`` names a set; ``as_of`` maps a view to a
-        Delta version or instant; ``log_to_mlflow`` defaults to "when a run is active".
+        Reads each view's latest feature table (or the versions in ``as_of``); for the versions
+        a feature set version was pinned to, use :meth:`get_training_set`. ``entity_df``
+        (Spark or pandas DataFrame, or a Delta table read at its current version) has the join
+        keys and ``timestamp_column``; ``features`` are ``view:feature`` / ``view:*``
+        references, or ``feature_set`` (Feast's ``feature_service``) names a set; ``as_of``
+        maps a view to a Delta version or instant; ``log_to_mlflow``: default "if a run is on".
         """
-        if (features is None) == (feature_set is None):
+        sets = [name for name in (feature_set, feature_service) if name is not None]
+        if (features is None) == (not sets) or len(sets) > 1:
             raise PointInTimeError("give exactly one of features=[...] or feature_set=...")
         if features is None:
-            features = list(self.get_feature_set(str(feature_set)).features)
+            feature_set = sets[0]
+            features = list(self.get_feature_set(feature_set).features)
         return self._lineage.historical(
             entity_df,
             list(features),
@@ -281,9 +277,8 @@ class FeatureStore:
     ) -> DataFrame:
         """Training set of labels with ``start_date <= ts < end_date``, as a lazy DataFrame."""
         labels = self._training.label_window(entity_df, timestamp_column, start_date, end_date)
-        return self.get_historical_features(
-            labels, feature_list, timestamp_column=timestamp_column
-        ).to_spark()
+        ts = self.get_historical_features(labels, feature_list, timestamp_column=timestamp_column)
+        return ts.to_spark()
 
     def read_view(
         self,

@@ -361,3 +361,12 @@ def test_two_views_with_different_keys_match_merge_asof(spark, lakehouse: Path) 
     )
     with pytest.raises(PointInTimeError, match=r"lacks join key\(s\) \['city'\]"):
         store.get_historical_features(by_name.drop(columns="city"), ["weather:temp"])
+
+    # Feast's feature_service= names a feature set (feature_set= does the same)
+    store.create_feature_set("spend_set", ["spend:amount"])
+    served = store.get_historical_features(labels, feature_service="spend_set").to_pandas()
+    assert sorted((*key(r), str(norm(r["amount"]))) for r in served.to_dict("records")) == sorted(
+        (*key(r), str(norm(r["amount"]))) for r in got.to_dict("records")
+    )
+    with pytest.raises(PointInTimeError, match="exactly one"):
+        store.get_historical_features(labels, feature_set="spend_set", feature_service="spend_set")
