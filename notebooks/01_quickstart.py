@@ -269,9 +269,11 @@ with mlflow.start_run(run_name="churn_model_v2"):
         serialization_format="cloudpickle",
         pip_requirements=["scikit-learn"],
     )
+# a started test keeps its definition: a rerun of this notebook, with newly logged models,
+# starts a test of its own
 ab = store.start_ab_test(
     ABTest(
-        name="churn_features_test",
+        name=f"churn_features_test_{info2.run_id[:8]}",
         feature_sets={"control": fs.name, "treatment": fs2.name},
         models={"control": info.model_uri, "treatment": info2.model_uri},
         metrics=["auc", "precision", "recall"],
