@@ -119,6 +119,29 @@ class RegistryConfig(_Strict):
     max_commit_retries: int = Field(default=10, ge=0, le=100)
 
 
+def _env_secret(variable: str | None, key: str) -> str | None:
+    """The secret held by environment variable ``variable`` (named by config ``key``), if any.
+
+    Raises:
+        ConfigError: the variable is named but not set.
+    """
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if value is None:
+        raise ConfigError(
+            f"{key} names {variable!r}, which is not set. "
+            f"Fix: export {variable}=<password> or remove {key.rsplit('.', 1)[-1]}."
+        )
+    return value
+
+
+def _hiding(field: str, args: Any) -> Any:
+    """``__repr_args__`` with a secret field's value shown as ``***``."""
+    for name, value in args:
+        yield name, "***" if name == field and value else value
+
+
 class OnlineStoreConfig(_Strict):
     """Redis connection for the online store.
 
@@ -159,15 +182,7 @@ class OnlineStoreConfig(_Strict):
 
     def password(self) -> str | None:
         """Return the password read from ``password_env`` (``None`` when not configured)."""
-        if self.password_env is None:
-            return None
-        value = os.environ.get(self.password_env)
-        if value is None:
-            raise ConfigError(
-                f"online_store.password_env names {self.password_env!r}, which is not set. "
-                f"Fix: export {self.password_env}=<password> or remove password_env."
-            )
-        return value
+        return _env_secret(self.password_env, "online_store.password_env")
 
 
 class MlflowConfig(_Strict):
@@ -203,8 +218,7 @@ class SlackAlertsConfig(_Strict):
 
     def __repr_args__(self) -> Any:
         """``repr``/``str`` never show the webhook URL."""
-        for name, value in super().__repr_args__():
-            yield name, "***" if name == "webhook_url" and value else value
+        return _hiding("webhook_url", super().__repr_args__())
 
 
 class EmailAlertsConfig(_Strict):
@@ -234,15 +248,7 @@ class EmailAlertsConfig(_Strict):
 
     def password(self) -> str | None:
         """The SMTP password read from ``password_env`` (``None`` when not configured)."""
-        if self.password_env is None:
-            return None
-        value = os.environ.get(self.password_env)
-        if value is None:
-            raise ConfigError(
-                f"alerts.email.password_env names {self.password_env!r}, which is not set. "
-                f"Fix: export {self.password_env}=<password> or remove password_env."
-            )
-        return value
+        return _env_secret(self.password_env, "alerts.email.password_env")
 
 
 class AlertsConfig(_Strict):
@@ -265,8 +271,7 @@ class AlertsConfig(_Strict):
 
     def __repr_args__(self) -> Any:
         """``repr``/``str`` never show the webhook URL."""
-        for name, value in super().__repr_args__():
-            yield name, "***" if name == "webhook_url" and value else value
+        return _hiding("webhook_url", super().__repr_args__())
 
 
 class SparkConfig(_Strict):
