@@ -267,9 +267,10 @@ def is_delta_table(spark: SparkSession, location: str, *, by_name: bool = False)
 
 def latest_version(spark: SparkSession, location: str, *, by_name: bool = False) -> int | None:
     """Current Delta version of a table (``None`` when there is no Delta table there)."""
-    if not is_delta_table(spark, location, by_name=by_name):
+    loc = _resolved(location, by_name)
+    if not loc.by_name and not is_delta_table(spark, loc.ref):
         return None
-    rows = _history(spark, location, by_name, limit=1)
+    rows = _history(spark, loc.ref, loc.by_name, limit=1)  # a name: [] when no table is there
     return int(rows[0]["version"]) if rows else None
 
 
