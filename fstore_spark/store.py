@@ -25,6 +25,8 @@ from fstore_spark.errors import ConfigError, PointInTimeError
 from fstore_spark.lineage.service import Lineage
 from fstore_spark.ml.ab_service import ABTests
 from fstore_spark.ml.models import Models
+from fstore_spark.ml.transformations import Transformations
+from fstore_spark.offline.groups import FeatureGroups
 from fstore_spark.offline.service import FeatureTables
 from fstore_spark.offline.training_sets import TrainingSets
 from fstore_spark.online.catalog import OnlineServing, ServingCatalog
@@ -38,10 +40,11 @@ from fstore_spark.registry.repo import load_definitions
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from fstore_spark.core import WindowAggregator
     from fstore_spark.core.feature_set_versions import FeatureSetVersion
     from fstore_spark.ml.ab_results import ABTestResults
     from fstore_spark.ml.ab_test import ABTest
-    from fstore_spark.ml.encoders import FittedEncoder
+    from fstore_spark.ml.encoders import Encoder, FittedEncoder
     from fstore_spark.offline.materialization import MaterializationResult
     from fstore_spark.offline.training import HistoricalFeatures
     from fstore_spark.offline.versions import VersionDiff
@@ -95,6 +98,8 @@ class FeatureStore:
         self._online = OnlineServing(self._ctx)
         self._models = Models(self._ctx, self._lineage)
         self._ab = ABTests(self._ctx, self._sets, self._lineage, self._models, self._online)
+        self._groups = FeatureGroups(self._ctx, self._tables)
+        self._transforms = Transformations(self._ctx)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -228,6 +233,42 @@ class FeatureStore:
         """
         return self._tables.incremental(view, end, lateness)
 
+    def create_feature_group(
+        self,
+        name: str,
+        source_table: str,
+        transformations: list[WindowAggregator],
+        entity: str,
+        *,
+        backfill: bool = True,
+    ) -> FeatureView:
+        """Register an aggregated view over a registered source, and backfill it.
+
+        Each :class:`~fstore_spark.core.WindowAggregator` applies its functions over its window
+        to the source's numeric columns (or its ``columns``); the view is keyed by ``entity``
+        and backfilled over the source's time range unless ``backfill=False``.
+
+        Example::
+
+            agg = WindowAggregator(window_size="30d", aggregations=["mean", "sum", "count"])
+            store.create_feature_group("customer_behavior", "transactions", [agg], "customer")
+        """
+        return self._groups.create(name, source_table, transformations, entity, backfill)[0]
+
+    def add_transformation(self, feature: str, transformation: Encoder) -> dict[str, Any]:
+        """Attach an encoder to a feature (``view:feature`` or a unique feature name).
+
+        Kept in the registry; :meth:`fit_transformations` fits it on training data and the
+        fitted state goes with the model (``log_model(encoders=...)``).
+        """
+        return self._transforms.add(feature, transformation)
+
+    def fit_transformations(
+        self, training_set: Any, *, target: str | None = None
+    ) -> list[FittedEncoder]:
+        """Fit the attached encoders of the features in a training set (``target``: the label)."""
+        return self._transforms.fit(training_set, target)
+
     # ------------------------------------------------------------------ training sets
 
     def get_historical_features(
@@ -320,7 +361,9 @@ class FeatureStore:
         fails.
         """
         if not isinstance(view, str) or self._sets.names_a_set(view):
-            rows = self._training.feature_set_rows(self._sets.version(_set_id(view), version))
+            columns = [c for e in expectations for c in e.columns]
+            fsv = self._sets.version(_set_id(view), version)
+            rows = self._training.validation_tables(fsv, columns)
             return self._quality.validate_tables(rows, expectations, window, fail)
         return self._quality.validate(view, expectations, version, window, fail)
 
@@ -332,7 +375,7 @@ class FeatureStore:
 
     def detect_drift(
         self,
-        view: str,
+        view: str | FeatureSetVersion,
         *,
         baseline_version: int | None = None,
         baseline_window: _Window | None = None,
@@ -349,8 +392,19 @@ class FeatureStore:
         The baseline is the feature table at ``baseline_version`` (default latest), limited to
         ``baseline_window`` (``[start, end)`` on ``feature_timestamp``); the current data is
         ``current`` or the table at ``version`` limited to ``window``. Tests and thresholds:
-        :func:`fstore_spark.quality.detect_drift`.
+        :func:`fstore_spark.quality.detect_drift`. ``view`` may name a feature set: the
+        baseline is then its rows at the pinned versions of set version ``baseline_version``
+        (default latest) and ``current`` holds its features (or set version ``version``).
         """
+        if not isinstance(view, str) or self._sets.names_a_set(view):
+            base = self._training.feature_set_tables(
+                self._sets.version(_set_id(view), baseline_version)
+            )
+            now = self._sets.version(_set_id(view), version)
+            cur = current if current is not None else self._training.feature_set_rows(now)
+            return self._quality.drift_tables(
+                base, cur, (baseline_window, window), method, threshold, **options
+            )
         return self._quality.drift(
             view,
             (baseline_version, baseline_window),

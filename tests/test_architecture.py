@@ -28,9 +28,17 @@ LAYERS = {
     "online": 6,
     "ml": 7,
     "store": 8,
-    "server": 9,
-    "cli": 10,
-    "__init__": 11,
+    "workflows": 9,
+    "server": 10,
+    "cli": 11,
+    # The workflow guide's module names, each re-exporting a few classes.
+    "transformations": 11,
+    "analysis": 11,
+    "utils": 11,
+    "validation": 11,
+    "monitoring": 11,
+    "experimentation": 11,
+    "__init__": 12,
 }
 
 # What each layer may not import even when it sits above it.
@@ -40,7 +48,7 @@ FORBIDDEN = {
 
 MAX_MODULE_LINES = 600
 # The facade holds one short method per public operation; its class has its own limit of 700.
-MODULE_LINE_LIMITS = {"store.py": 720}
+MODULE_LINE_LIMITS = {"store.py": 780}
 MAX_FUNCTION_LINES = 80
 # Third-party packages only the lakehouse may import.
 LAKEHOUSE_ONLY = {"delta"}

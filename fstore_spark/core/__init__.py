@@ -97,6 +97,7 @@ from fstore_spark.core.filter_nodes import (
 )
 from fstore_spark.core.filter_parser import parse_filter
 from fstore_spark.core.filter_text import to_text
+from fstore_spark.core.groups import WindowAggregator
 from fstore_spark.core.mappings import FrozenMap
 from fstore_spark.core.naming import (
     RESERVED_COLUMNS,
@@ -111,6 +112,7 @@ from fstore_spark.core.validation import validate_objects
 from fstore_spark.core.views import FeatureView
 
 __all__ = [
+    "WindowAggregator",
     "AGG_FUNCTIONS",
     "COMPARISON_OPS",
     "DTYPES",

@@ -95,8 +95,10 @@ class Encoder:
     Attributes:
         method: ``target``/``target_encoding``, ``onehot``/``one_hot``,
             ``ordinal``/``label``, ``standard``/``standardize``.
-        column: The input column.
-        target: The label column (``target`` only).
+        column: The input column; empty in a template that
+            :meth:`FeatureStore.add_transformation` binds to a feature.
+        target: The label column (``target`` only); a template may leave it to the fit
+            (:meth:`FeatureStore.fit_transformations`).
         output: Output column name (default ``<column>_te`` / ``_ord`` / ``_std``); for
             ``onehot`` the prefix of ``<prefix>__<category>`` (default the column).
         smoothing: Weight of the prior in target encoding (pseudo-count).
@@ -106,7 +108,7 @@ class Encoder:
     """
 
     method: str
-    column: str
+    column: str = ""
     target: str | None = None
     output: str | None = None
     smoothing: float = 10.0
@@ -119,13 +121,18 @@ class Encoder:
                 f"unknown encoder method {self.method!r}; valid: {', '.join(_METHODS)}."
             )
         object.__setattr__(self, "method", _METHODS[self.method])
-        if self.method == "target" and not self.target:
+        if self.method == "target" and self.column and not self.target:
             raise DefinitionError(f"target encoding of {self.column!r} needs target=<label>.")
         if self.smoothing < 0 or self.max_categories < 1:
             raise DefinitionError("smoothing must be >= 0 and max_categories >= 1.")
 
     def _check(self, df: DataFrame) -> None:
         """The columns exist, and the encoded column's type fits the method."""
+        if not self.column:
+            raise DefinitionError(
+                f"a {self.method} encoder without a column cannot be fitted. Fix: give "
+                "column=..., or attach it with store.add_transformation(feature, encoder)."
+            )
         types = dict(df.dtypes)
         for c in [self.column] + ([self.target] if self.target else []):
             if c not in types:

@@ -20,6 +20,7 @@ from fstore_spark.lakehouse.tables import (
     FEATURE_TIMESTAMP,
     latest_version,
     read_feature_table,
+    read_source,
     to_utc,
 )
 from fstore_spark.offline.training import (
@@ -164,15 +165,44 @@ class TrainingSets:
         from that view, as the definitions were when the version was created.
         """
         snap = self._ctx.snapshot(fsv.registry_version)
-        by_view: dict[str, list[str]] = {}
-        for r in resolve_feature_refs(list(fsv.features), snap.views):
-            by_view.setdefault(r.view, []).append(r.feature)
+        by_view = self.feature_set_features(fsv)
         return {
             view: self.read_view(view, as_of_version=fsv.view_versions.get(view)).select(
                 *snap.join_keys(view), FEATURE_TIMESTAMP, *feats
             )
             for view, feats in by_view.items()
         }
+
+    def validation_tables(self, fsv: FeatureSetVersion, columns: list[str]) -> dict[str, DataFrame]:
+        """A feature set's rows per view, plus ``source:<name>`` for columns only a source has.
+
+        A rule on a raw column (``purchase_amount``) that the set's features are computed
+        from is checked on the current rows of the sources of the set's views.
+        """
+        tables = self.feature_set_rows(fsv)
+        held = {c for df in tables.values() for c in df.columns}
+        missing = set(columns) - held
+        if missing:
+            snap = self._ctx.snapshot(fsv.registry_version)
+            for view in list(tables):
+                src = snap.view(view).source
+                rows = read_source(self._ctx.spark, src, self._ctx.root)
+                if missing & set(rows.columns):
+                    tables[f"source:{src.name}"] = rows
+        return tables
+
+    def feature_set_tables(self, fsv: FeatureSetVersion) -> dict[str, tuple[DataFrame, list[str]]]:
+        """Per view of a feature set version: its pinned rows and the set's features from it."""
+        features = self.feature_set_features(fsv)
+        return {v: (rows, features[v]) for v, rows in self.feature_set_rows(fsv).items()}
+
+    def feature_set_features(self, fsv: FeatureSetVersion) -> dict[str, list[str]]:
+        """Per view of a feature set version: the set's features from it, in the set's order."""
+        snap = self._ctx.snapshot(fsv.registry_version)
+        by_view: dict[str, list[str]] = {}
+        for r in resolve_feature_refs(list(fsv.features), snap.views):
+            by_view.setdefault(r.view, []).append(r.feature)
+        return by_view
 
     def _write_export(self, fsv: FeatureSetVersion, format: str, target: str) -> str:
         """Write each view's rows and the manifest under ``target``; return it."""

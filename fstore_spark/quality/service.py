@@ -120,6 +120,45 @@ class Quality:
         cols = [f for f in (features or names) if f in cur.columns]
         return detect_drift(base, cur, cols, method=method, threshold=threshold, **options)
 
+    def drift_tables(
+        self,
+        base: Mapping[str, tuple[DataFrame, list[str]]],
+        current: DataFrame | Mapping[str, DataFrame],
+        windows: tuple[Window | None, Window | None],
+        method: str,
+        threshold: float | None,
+        **options: Any,
+    ) -> DriftReport:
+        """Drift of several views' features (a feature set's) as one report.
+
+        ``base`` maps each view to its baseline rows and the features to compare; ``current``
+        is one DataFrame holding the features (a training set) or each view's current rows.
+        Each feature is tested once, against the rows of the view that holds it.
+        """
+        base_window, window = windows
+        columns: dict[str, Any] = {}
+        report = None
+        for view, (rows, features) in base.items():
+            cur = current if not isinstance(current, Mapping) else current[view]
+            cols = [f for f in features if f in cur.columns]
+            if not cols:
+                continue
+            report = detect_drift(
+                select_rows(rows, base_window),
+                cur if not isinstance(current, Mapping) else select_rows(cur, window),
+                cols,
+                method=method,
+                threshold=threshold,
+                **options,
+            )
+            columns.update(report.columns)
+        if report is None:
+            raise ValidationError(
+                "drift: the current data has none of the feature set's features. Fix: pass "
+                "data with the set's feature columns (e.g. a training set of the set)."
+            )
+        return DriftReport(columns, report.method, report.threshold)
+
     def monitor(self, view: str, rules: list[MonitorRule], **options: Any) -> MonitorResult:
         """Check a view against monitor rules, send alerts, record the check.
 

@@ -45,6 +45,8 @@ Category = Literal[
     "online_serving",
     "feature_set_pins",
     "ab_test",
+    "transformation",
+    "schedule",
 ]
 CATEGORIES: tuple[Category, ...] = get_args(Category)
 DEFINITION_CATEGORIES = ("entity", "data_source", "feature_view", "feature_set")
