@@ -429,6 +429,45 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         ]
 
 
+def _from_feast(data: dict[str, Any], source: str) -> None:
+    """Read a Feast ``feature_store.yaml`` the way Feast users mean it.
+
+    ``provider: local`` and ``offline_store: {type: file|spark}`` are Spark here; a string
+    ``registry`` is the registry's folder; without ``lakehouse`` the tables live beside the
+    file; ``online_store.connection_string`` (``host:port[,db=N][,ssl=true]``) is the URL.
+    """
+    online = data.get("online_store")
+    feast_keys = (
+        "provider" in data or "offline_store" in data or isinstance(data.get("registry"), str)
+    )
+    if not feast_keys and not (isinstance(online, dict) and "connection_string" in online):
+        return
+    provider = data.pop("provider", "local")
+    offline = data.pop("offline_store", {"type": "spark"})
+    if (
+        provider not in ("local", "spark")
+        or not isinstance(offline, dict)
+        or offline.get("type") not in ("file", "spark")
+    ):
+        raise ConfigError(
+            f"{source}: provider {provider!r} / offline_store {offline!r}: fstore_spark computes "
+            "with Spark on Delta tables. Fix: use provider: local (or remove both keys)."
+        )
+    if isinstance(data.get("registry"), str):
+        data["registry"] = {"path": data["registry"]}
+    data.setdefault("lakehouse", {"root": "."})
+    if isinstance(online, dict) and "connection_string" in online:
+        host, *options = str(online.pop("connection_string")).split(",")
+        opts = dict(o.split("=", 1) for o in options if "=" in o)
+        if "password" in opts:
+            raise ConfigError(
+                f"{source}: online_store.connection_string holds a password. Fix: remove it "
+                "and set online_store.password_env to the variable that holds it."
+            )
+        scheme = "rediss" if opts.get("ssl", "").lower() == "true" else "redis"
+        online.setdefault("url", f"{scheme}://{host}/{opts.get('db', '0')}")
+
+
 def _resolve_one(path: str, base: Path) -> str:
     if "://" in path or path.startswith("/"):
         return path
@@ -518,6 +557,7 @@ def load_config(
         else:
             data[key] = value
     base = file.resolve().parent
+    _from_feast(data, source)
     _resolve_paths(data, base)
     if "config_dir" in data:
         raise ConfigError(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from fstore_spark.config import FeatureStoreConfig, resolve_config
 from fstore_spark.core import DeltaSource, Entity, FeatureSet, FeatureView, ParquetSource
-from fstore_spark.errors import ConfigError, PointInTimeError
+from fstore_spark.errors import PointInTimeError
 from fstore_spark.lineage.service import Lineage
 from fstore_spark.ml.ab_service import ABTests
 from fstore_spark.ml.models import Models
@@ -35,7 +35,7 @@ from fstore_spark.registry.context import StoreContext
 from fstore_spark.registry.describe import describe
 from fstore_spark.registry.feature_sets import FeatureSets, feature_set_name
 from fstore_spark.registry.registry import Plan, Registry
-from fstore_spark.registry.repo import load_definitions
+from fstore_spark.registry.repo import load_configured
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -72,12 +72,6 @@ class FeatureStore:
         config: A :class:`FeatureStoreConfig` or a YAML path (default ``$FSTORE_CONFIG`` or
             ``conf/feature_store.yaml``).
         spark: A SparkSession; default the active one or one built from the config.
-
-    Example::
-
-        store = FeatureStore(config="conf/feature_store.yaml")
-        store.apply([customer, transactions, customer_features])
-        store.list_feature_views()
     """
 
     def __init__(
@@ -123,17 +117,8 @@ class FeatureStore:
         return self._ctx.table_path(name)
 
     def load_definitions(self) -> list[Any]:
-        """Definitions from the configured feature repo and YAML files.
-
-        Raises:
-            ConfigError: neither ``repo_path`` nor ``definitions`` is configured.
-        """
-        if self.config.repo_path is None and not self.config.definitions:
-            raise ConfigError(
-                "no definitions to load: set repo_path (a folder of Python definitions) or "
-                "definitions (YAML files) in the config, or pass objects to plan/apply."
-            )
-        return load_definitions(self.config.repo_path, self.config.definitions)
+        """Definitions from the configured feature repo and YAML files (``ConfigError``: none)."""
+        return load_configured(self.config.repo_path, self.config.definitions)
 
     # ------------------------------------------------------------------ plan / apply
 
@@ -200,25 +185,49 @@ class FeatureStore:
         return obj
 
     def describe(self, name: str, category: str | None = None) -> dict[str, Any]:
-        """Everything the registry knows about one object, found by name.
-
-        Returns:
-            ``{"category", "name", "version", "definition_hash", "created_at", "updated_at",
-            "applied_by", "definition", "history"}``.
-        """
+        """Everything the registry knows about one object (definition, versions, history)."""
         return describe(self.registry, name, category)
 
     # ------------------------------------------------------------------ materialization
 
+    @overload
     def materialize(
         self, view: str, start: datetime | str, end: datetime | str
-    ) -> MaterializationResult:
+    ) -> MaterializationResult: ...
+
+    @overload
+    def materialize(
+        self,
+        view: None = ...,
+        start: None = ...,
+        end: None = ...,
+        *,
+        start_date: datetime | str,
+        end_date: datetime | str,
+        online: bool = ...,
+    ) -> list[MaterializationResult]: ...
+
+    def materialize(
+        self,
+        view: str | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        *,
+        start_date: datetime | str | None = None,
+        end_date: datetime | str | None = None,
+        online: bool = True,
+    ) -> MaterializationResult | list[MaterializationResult]:
         """Backfill a view's feature table for ``start <= feature_timestamp <= end``.
 
         One Delta commit; rerunning the same range gives the same rows (idempotent).
-        See :mod:`fstore_spark.offline.windows` for the window semantics.
+        See :mod:`fstore_spark.offline.windows` for the window semantics. Without ``view``
+        (Feast's ``materialize(start_date=..., end_date=...)``) every view is backfilled and,
+        unless ``online=False``, the online views are then synced to Redis.
         """
-        return self._tables.backfill(view, start, end)
+        done = self._tables.materialize(view, start or start_date, end or end_date)
+        if view is None and online:
+            self._online.sync(None, "incremental", None, None)
+        return done
 
     def materialize_incremental(
         self,
@@ -247,11 +256,6 @@ class FeatureStore:
         Each :class:`~fstore_spark.core.WindowAggregator` applies its functions over its window
         to the source's numeric columns (or its ``columns``); the view is keyed by ``entity``
         and backfilled over the source's time range unless ``backfill=False``.
-
-        Example::
-
-            agg = WindowAggregator(window_size="30d", aggregations=["mean", "sum", "count"])
-            store.create_feature_group("customer_behavior", "transactions", [agg], "customer")
         """
         return self._groups.create(name, source_table, transformations, entity, backfill)[0]
 
@@ -289,23 +293,21 @@ class FeatureStore:
         a feature set version was pinned to, use :meth:`get_training_set`. ``entity_df``
         (Spark or pandas DataFrame, or a Delta table read at its current version) has the join
         keys and ``timestamp_column``; ``features`` are ``view:feature`` / ``view:*``
-        references, or ``feature_set`` (Feast's ``feature_service``) names a set; ``as_of``
+        references, or ``feature_set`` (Feast's ``feature_service``) names a set (with
+        ``features`` too: a subset of the set's); ``as_of``
         maps a view to a Delta version or instant; ``log_to_mlflow``: default "if a run is on".
         """
-        sets = [name for name in (feature_set, feature_service) if name is not None]
-        if (features is None) == (not sets) or len(sets) > 1:
-            raise PointInTimeError("give exactly one of features=[...] or feature_set=...")
-        if features is None:
-            feature_set = sets[0]
-            features = list(self.get_feature_set(feature_set).features)
+        if feature_set is not None and feature_service is not None:
+            raise PointInTimeError("give feature_set= or feature_service= (the same), not both.")
+        refs, set_name = self._training.requested(features, feature_set or feature_service)
         return self._lineage.historical(
             entity_df,
-            list(features),
+            refs,
             timestamp_column=timestamp_column,
             as_of=as_of,
             full_feature_names=full_feature_names,
             log_to_mlflow=log_to_mlflow,
-            feature_set=None if feature_set is None else (str(feature_set), None),
+            feature_set=None if set_name is None else (set_name, None),
         )
 
     def get_training_features(
@@ -750,11 +752,6 @@ class FeatureStore:
         ``entity_rows``: join key (or single-key entity name) -> value, one dict per entity;
         ``entity_keys``: plain values when the request has one join key. Values older than the
         view's ttl (or the set's ``cache_ttl``) are null with status ``OUTSIDE_MAX_AGE``.
-
-        Example::
-
-            store.get_online_features(["customer_transaction_features:total_spent_30d"],
-                                      [{"customer": "customer_123"}]).to_dict()
         """
         if isinstance(features, str):
             feature_set, features = features, None

@@ -38,6 +38,7 @@ LAYERS = {
     "validation": 11,
     "monitoring": 11,
     "experimentation": 11,
+    "data_source": 11,
     "__init__": 12,
 }
 

@@ -45,7 +45,7 @@ FEATURE_STORE_API = {
     'load_definitions': '(self)',
     'log_ab_predictions': "(self, test, predictions, *, prediction_column='prediction', timestamp_column='event_timestamp', key_columns=None)",
     'log_model': '(self, model, artifact_path, flavor, training_set, *, feature_columns=None, encoders=None, **kwargs)',
-    'materialize': '(self, view, start, end)',
+    'materialize': '(self, view=None, start=None, end=None, *, start_date=None, end_date=None, online=True)',
     'materialize_incremental': '(self, view, *, end=None, lateness=None)',
     'monitor': "(self, view, rules, *, version=None, baseline_version=None, baseline_window=None, channels=('log',), now=None)",
     'online_store': 'property',

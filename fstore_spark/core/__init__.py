@@ -75,9 +75,10 @@ Example:
 """
 
 from fstore_spark.core.aggregations import AGG_FUNCTIONS, Aggregation
-from fstore_spark.core.dtypes import DTYPES, NUMERIC_DTYPES, normalize_dtype
+from fstore_spark.core.dtypes import DTYPES, NUMERIC_DTYPES, ValueType, normalize_dtype
 from fstore_spark.core.durations import format_duration, parse_duration
 from fstore_spark.core.entities import Entity
+from fstore_spark.core.feast_names import Feature, FileSource
 from fstore_spark.core.feature_sets import FeatureRef, FeatureSet, resolve_feature_refs
 from fstore_spark.core.fields import Field, JSONScalar
 from fstore_spark.core.filter_nodes import (
@@ -112,6 +113,9 @@ from fstore_spark.core.validation import validate_objects
 from fstore_spark.core.views import FeatureView
 
 __all__ = [
+    "Feature",
+    "FileSource",
+    "ValueType",
     "WindowAggregator",
     "AGG_FUNCTIONS",
     "COMPARISON_OPS",

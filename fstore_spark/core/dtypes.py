@@ -7,9 +7,11 @@ accepted as aliases and normalised, so stored definitions always hold the canoni
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from fstore_spark.errors import DefinitionError
 
-__all__ = ["DTYPES", "NUMERIC_DTYPES", "normalize_dtype"]
+__all__ = ["DTYPES", "NUMERIC_DTYPES", "ValueType", "normalize_dtype"]
 
 DTYPES = ("string", "int32", "int64", "float32", "float64", "bool", "timestamp", "date")
 """Canonical dtype names used in definitions (mapped to Spark types by the Spark layer)."""
@@ -28,15 +30,29 @@ _DTYPE_ALIASES = {
     "double": "float64",
     "boolean": "bool",
     "str": "string",
+    "unix_timestamp": "timestamp",
 }
+
+
+class ValueType(StrEnum):
+    """Feast's value type names, usable wherever a dtype is (``Field(dtype=ValueType.FLOAT)``)."""
+
+    STRING = "string"
+    INT32 = "int32"
+    INT64 = "int64"
+    FLOAT = "float32"
+    DOUBLE = "float64"
+    BOOL = "bool"
+    UNIX_TIMESTAMP = "timestamp"
 
 
 def normalize_dtype(dtype: str) -> str:
     """Return the canonical name of a dtype, resolving aliases.
 
     Aliases: ``int``/``long`` → ``int64``, ``integer`` → ``int32``, ``float`` → ``float32``,
-    ``double`` → ``float64``, ``boolean`` → ``bool``, ``str`` → ``string``. Matching ignores case
-    and surrounding spaces.
+    ``double`` → ``float64``, ``boolean`` → ``bool``, ``str`` → ``string``,
+    ``unix_timestamp`` → ``timestamp``; Feast's names (``STRING``, ``INT64``...) and
+    :class:`ValueType` members too. Matching ignores case and surrounding spaces.
 
     Args:
         dtype: A canonical dtype or an alias.
@@ -51,6 +67,8 @@ def normalize_dtype(dtype: str) -> str:
         >>> normalize_dtype("double"), normalize_dtype("INT")
         ('float64', 'int64')
     """
+    if isinstance(dtype, ValueType):
+        return dtype.value
     if isinstance(dtype, str):
         key = dtype.strip().lower()
         if key in DTYPES:

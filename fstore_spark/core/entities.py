@@ -28,7 +28,8 @@ class Entity(Serialisable):
 
     Rules: the name and each join key are safe identifiers; there is at least one join key; join
     keys are not reserved column names and not floating point (float equality makes joins
-    unreliable). A plain list of key names means every key is a ``string``.
+    unreliable). A plain list of key names means every key is a ``string`` (or ``value_type``);
+    without join keys, as in Feast, the entity's name is its one key, of ``value_type``.
 
     Serialised with ``"kind": "entity"``; join keys as an ordered list of ``{"name", "dtype"}``.
 
@@ -67,12 +68,18 @@ class Entity(Serialisable):
         self,
         *,
         name: str,
-        join_keys: Mapping[str, str] | Sequence[str],
+        join_keys: Mapping[str, str] | Sequence[str] | None = None,
         description: str = "",
         tags: Mapping[str, str] = NO_TAGS,
+        value_type: str | None = None,
     ) -> None:
         owner = f"entity {name!r}"
         check_name(name, owner=owner)
+        if join_keys is None or (value_type is not None and not isinstance(join_keys, Mapping)):
+            keys = [name] if join_keys is None else join_keys
+            join_keys = dict.fromkeys(
+                [keys] if isinstance(keys, str) else keys, value_type or "string"
+            )
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "join_keys", _check_join_keys(join_keys, owner=owner))
         object.__setattr__(

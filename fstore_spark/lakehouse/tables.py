@@ -106,6 +106,12 @@ def read_source(
     try:
         df = _read_raw(spark, source, loc, as_of_version)
     except Exception as exc:
+        if "TIMESTAMP(NANOS" in str(exc):
+            raise MaterializationError(
+                f"source {source.name!r}: {loc} stores timestamps in nanoseconds, which Spark "
+                "cannot read. Fix: write it with microseconds, e.g. pandas "
+                "df.to_parquet(path, coerce_timestamps='us', allow_truncated_timestamps=True)."
+            ) from exc
         if _is_missing(exc):
             raise MaterializationError(
                 f"source {source.name!r}: cannot read {loc} ({type(exc).__name__}). Fix: check "

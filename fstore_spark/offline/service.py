@@ -47,6 +47,22 @@ class FeatureTables:
                 self._ctx.spark, self._ctx.root, fv, keys, start, end, view_version=version
             )
 
+    def materialize(
+        self, view: str | None, start: datetime | str | None, end: datetime | str | None
+    ) -> MaterializationResult | list[MaterializationResult]:
+        """Backfill one view, or every registered view (by name, one commit each).
+
+        Raises:
+            MaterializationError: no range.
+        """
+        if start is None or end is None:
+            raise MaterializationError(
+                "materialize needs a range: start and end (or start_date and end_date)."
+            )
+        if view is not None:
+            return self.backfill(view, start, end)
+        return [self.backfill(name, start, end) for name in sorted(self._ctx.latest().views)]
+
     def incremental(
         self, view: str, end: datetime | str | None, lateness: timedelta | str | None
     ) -> MaterializationResult:

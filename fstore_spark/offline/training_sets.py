@@ -191,6 +191,37 @@ class TrainingSets:
                     tables[f"source:{src.name}"] = rows
         return tables
 
+    def requested(
+        self, features: list[str] | None, feature_set: str | None
+    ) -> tuple[list[str], str | None]:
+        """The references a training set asks for, and the set they come from (if any).
+
+        Raises:
+            PointInTimeError: neither given, or ``features`` outside the named set.
+        """
+        if feature_set is None:
+            if features is None:
+                raise PointInTimeError("give features=[...] or feature_set=... (a set's name).")
+            return list(features), None
+        snap = self._ctx.latest()
+        if feature_set not in snap.feature_sets:
+            self._ctx.registry.get("feature_set", feature_set)  # NotFoundError, known sets
+        fs = snap.feature_sets[feature_set]
+        if features is None:
+            return list(fs.features), feature_set
+        allowed = {(r.view, r.feature) for r in resolve_feature_refs(list(fs.features), snap.views)}
+        outside = [
+            f"{r.view}:{r.feature}"
+            for r in resolve_feature_refs(list(features), snap.views)
+            if (r.view, r.feature) not in allowed
+        ]
+        if outside:
+            raise PointInTimeError(
+                f"feature(s) {outside} are not in feature set {feature_set!r}. Fix: ask for "
+                "the set's features, or leave feature_set out."
+            )
+        return list(features), feature_set
+
     def feature_set_tables(self, fsv: FeatureSetVersion) -> dict[str, tuple[DataFrame, list[str]]]:
         """Per view of a feature set version: its pinned rows and the set's features from it."""
         features = self.feature_set_features(fsv)

@@ -37,7 +37,7 @@ from fstore_spark.core import (
     ParquetSource,
     from_dict,
 )
-from fstore_spark.errors import DefinitionError
+from fstore_spark.errors import ConfigError, DefinitionError
 
 __all__ = ["load_definitions", "load_repo", "load_yaml_definitions"]
 
@@ -187,6 +187,20 @@ def load_definitions(
     for f in yaml_files:
         objs.extend(load_yaml_definitions(f))
     return _dedupe(objs)
+
+
+def load_configured(repo_path: str | None, yaml_files: Sequence[str]) -> list[Any]:
+    """The definitions a config names (its feature repo and YAML files).
+
+    Raises:
+        ConfigError: the config names neither.
+    """
+    if repo_path is None and not yaml_files:
+        raise ConfigError(
+            "no definitions to load: set repo_path (a folder of Python definitions) or "
+            "definitions (YAML files) in the config, or pass objects to plan/apply."
+        )
+    return load_definitions(repo_path, yaml_files)
 
 
 def _dedupe(objs: Iterable[Any]) -> list[Any]:

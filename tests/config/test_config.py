@@ -115,3 +115,22 @@ def test_password_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.delenv("FS_PW")
     with pytest.raises(ConfigError, match="FS_PW"):
         cfg.online_store.password()
+
+
+def test_a_feast_feature_store_yaml_loads(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "project: customer_features\nregistry: data/registry.db\nprovider: local\n"
+        "online_store:\n  type: redis\n  connection_string: 'localhost:6379,db=2'\n",
+    )
+    cfg = load_config(path)
+    assert cfg.online_store.url == "redis://localhost:6379/2"
+    conf = tmp_path.resolve() / "conf"
+    assert cfg.registry_path == str(conf / "data" / "registry.db")
+    assert cfg.project_root == str(conf / "customer_features")
+    with pytest.raises(ConfigError, match="provider 'gcp'"):
+        load_config(write(tmp_path, "project: p\nprovider: gcp\n"))
+    secret = "project: p\nonline_store: {connection_string: 'h:1,password=hunter2'}\n"
+    with pytest.raises(ConfigError, match="password_env") as err:
+        load_config(write(tmp_path, secret))
+    assert "hunter2" not in str(err.value)

@@ -278,13 +278,26 @@ def test_from_dict_rejects_unknown_missing_and_wrong_kind() -> None:
     data = customer().to_dict()
     with pytest.raises(DefinitionError, match=r"Entity.from_dict: unknown keys \['colour'\].*Fix"):
         Entity.from_dict({**data, "colour": "red"})
-    del data["join_keys"]
-    with pytest.raises(DefinitionError, match=r"missing keys \['join_keys'\]"):
+    del data["name"]
+    with pytest.raises(DefinitionError, match=r"missing keys \['name'\]"):
         Entity.from_dict(data)
     with pytest.raises(DefinitionError, match="kind is 'entity', expected 'feature_set'"):
         FeatureSet.from_dict(customer().to_dict())
     with pytest.raises(DefinitionError, match="expected a mapping"):
         Entity.from_dict(["customer"])  # type: ignore[arg-type]
+
+
+def test_an_entity_without_join_keys_is_keyed_by_its_name_as_in_feast() -> None:
+    entity = Entity(name="customer", description="Customer entity", value_type="STRING")
+    assert entity.join_keys == {"customer": "string"}
+    assert from_dict({"kind": "entity", "name": "customer"}) == entity.__class__(
+        name="customer", join_keys={"customer": "string"}
+    )
+    assert Entity(name="order", value_type="INT64").join_keys == {"order": "int64"}
+    assert Entity(name="line", join_keys=["a", "b"], value_type="int32").join_keys == {
+        "a": "int32",
+        "b": "int32",
+    }
 
 
 def test_from_dict_accepts_a_plain_list_of_join_keys() -> None:
@@ -1357,6 +1370,7 @@ def test_module_does_not_import_pyspark(name: str) -> None:
     assert not any(m.split(".")[0] == "pyspark" for m in modules)
     assert {m.split(".")[0] for m in modules} <= {
         "__future__",
+        "enum",
         "hashlib",
         "inspect",
         "json",
