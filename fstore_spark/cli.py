@@ -13,6 +13,8 @@ Commands::
     fstore serve [--host 127.0.0.1] [--port 6566] [--refresh-seconds 60]
     fstore stats VIEW [--version N]       # feature statistics of a Delta version (kept per version)
     fstore monitor --rules conf/monitoring.yaml [--view VIEW]   # checks + alerts; exit 3 on alerts
+    fstore scheduler [--tick 10] [--lease-seconds 60] [--for SECONDS]   # run scheduled jobs
+    fstore schedule list | run JOB | export --format databricks|crontab [--output FILE]
 
 Every command exits 0 on success (``monitor``: 3 when an alert was raised), 1 on a feature
 store error (printed as one line per problem on stderr, no traceback) and 2 on bad usage.
@@ -94,10 +96,34 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("view")
     st.add_argument("--version", type=int, help="Delta version (default: latest)")
     st.add_argument("--recompute", action="store_true", help="recompute kept statistics")
+    _scheduling_commands(sub)
     mo = sub.add_parser("monitor", help="check views against a monitoring plan, send alerts")
     mo.add_argument("--rules", required=True, help="monitoring plan (YAML)")
     mo.add_argument("--view", action="append", help="only these views (repeatable)")
     return p
+
+
+def _scheduling_commands(sub: Any) -> None:
+    """``scheduler`` and ``schedule list|run|export``."""
+    sc = sub.add_parser("scheduler", help="run scheduled syncs and monitors (one at a time)")
+    sc.add_argument("--tick", type=float, default=10.0, help="seconds between looks (default 10)")
+    sc.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=60.0,
+        help="lease length, longer than the longest job; a dead "
+        "holder's jobs are taken over after at most this long (default 60)",
+    )
+    sc.add_argument("--for", dest="duration", type=float, help="stop after SECONDS")
+    sc.add_argument("--id", dest="runner", help="name in the lease and run log (default host:pid)")
+    sh = sub.add_parser("schedule", help="list, run or export the scheduled jobs")
+    sh_sub = sh.add_subparsers(dest="schedule_command", required=True)
+    sh_sub.add_parser("list", help="one JSON line per scheduled job")
+    sr = sh_sub.add_parser("run", help="run one job now (what an external scheduler calls)")
+    sr.add_argument("job", help="job name, e.g. sync:fraud_v1 or monitor:fraud_v1@v2")
+    ex = sh_sub.add_parser("export", help="the schedule for Databricks Jobs or cron")
+    ex.add_argument("--format", choices=["databricks", "crontab"], required=True)
+    ex.add_argument("--output", help="file to write (default: standard output)")
 
 
 def _monitor(store: Any, args: argparse.Namespace) -> int:
@@ -208,6 +234,45 @@ def _serve(store: FeatureStore, args: argparse.Namespace) -> int:
     return 0
 
 
+def _scheduler(store: Any, args: argparse.Namespace) -> int:
+    """``fstore scheduler``: run due jobs while holding the lease; one JSON line per run."""
+    from fstore_spark.scheduler import Scheduler
+
+    sched = Scheduler(store, tick=args.tick, lease_ttl=args.lease_seconds, runner=args.runner)
+    try:
+        sched.run(duration=args.duration)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _schedule(store: Any, args: argparse.Namespace) -> int:
+    """``fstore schedule list|run|export``."""
+    import os
+
+    from fstore_spark.scheduler import export_crontab, export_databricks, run_job, scheduled_jobs
+    from fstore_spark.scheduler.jobs import find_job
+
+    if args.schedule_command == "list":
+        for job in scheduled_jobs(store):
+            print(json.dumps({"job": job.name, "kind": job.kind, "every": str(job.every)}))
+        return 0
+    if args.schedule_command == "run":
+        print(json.dumps({"job": args.job, "result": run_job(store, find_job(store, args.job))}))
+        return 0
+    config = ["--config", os.path.abspath(args.config or os.environ.get("FSTORE_CONFIG", ""))]
+    if args.format == "crontab":
+        text = export_crontab(scheduled_jobs(store), ["fstore", *config])
+    else:
+        text = export_databricks(scheduled_jobs(store), store.project, config)
+    if args.output:
+        with open(args.output, "w") as fh:
+            fh.write(text)
+    else:
+        print(text, end="")
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
     "plan": _plan,
     "apply": _apply,
@@ -220,6 +285,8 @@ _COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
     "stats": _stats,
     "monitor": _monitor,
     "serve": _serve,
+    "scheduler": _scheduler,
+    "schedule": _schedule,
 }
 
 

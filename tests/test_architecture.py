@@ -29,6 +29,7 @@ LAYERS = {
     "ml": 7,
     "store": 8,
     "workflows": 9,
+    "scheduler": 10,
     "server": 10,
     "cli": 11,
     # The workflow guide's module names, each re-exporting a few classes.

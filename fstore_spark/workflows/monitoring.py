@@ -13,7 +13,7 @@ Example::
 
 ``start_monitoring`` checks the set's views now (alerts go to the metrics' channels, every
 check is recorded in the view's monitoring table) and stores the monitor with its frequency in
-the registry (category ``schedule``), where ``fstore`` schedules pick it up.
+the registry (category ``schedule``), where ``fstore scheduler`` runs it at that frequency.
 """
 
 from __future__ import annotations
@@ -146,12 +146,9 @@ class FeatureMonitor:
         ``target``: a feature set (each of its views, the set's features only) or a view.
         Returns one result per view checked.
         """
-        if not self.metrics:
-            raise DefinitionError("no metrics: call add_metric(...) first.")
         every = format_duration(parse_duration(frequency))
+        results = self.check(target)
         store = bound(self._store)
-        plan = self._views(store, target)
-        results = [self._check(store, view, cols) for view, cols in plan.items()]
         name = target if isinstance(target, str) else target.id
         entry = {
             "kind": "monitor",
@@ -161,6 +158,33 @@ class FeatureMonitor:
         }
         store.registry.apply([], settings={("schedule", f"monitor:{name}"): entry})
         return results
+
+    def check(self, target: str | FeatureSetVersion) -> list[MonitorResult]:
+        """Check ``target`` once against every metric (one result per view)."""
+        if not self.metrics:
+            raise DefinitionError("no metrics: call add_metric(...) first.")
+        store = bound(self._store)
+        plan = self._views(store, target)
+        return [self._check(store, view, cols) for view, cols in plan.items()]
+
+    @classmethod
+    def from_schedule(
+        cls, entry: dict[str, Any], store: FeatureStore | None = None
+    ) -> FeatureMonitor:
+        """The monitor a ``schedule`` registry entry stores (see :meth:`start_monitoring`)."""
+        from fstore_spark.quality import Expectation
+
+        monitor = cls(store)
+        for d in entry["rules"]:
+            rule = MonitorRule(
+                d["metric"],
+                d["threshold"],
+                columns=tuple(d["columns"]),
+                severity=d["severity"],
+                expectations=tuple(Expectation.from_dict(e) for e in d["expectations"]),
+            )
+            monitor.metrics.append((rule, d["channel"]))
+        return monitor
 
     def _check(self, store: FeatureStore, view: str, columns: list[str] | None) -> MonitorResult:
         """One view against every metric, each alerting on its own channel."""
