@@ -415,8 +415,12 @@ def test_validate_takes_a_feature_set_id(spark, store: FeatureStore) -> None:
     assert store.validate("profile", [rules[1]]).success
     again = store.validate(v1.id, [rules[1]])
     assert again.results[0].unexpected == outside
+    # a raw column of a view's source (not one of the set's features) is checked there
+    source = spark.read.format("delta").load(store.table_path("raw/profiles")).toPandas()
+    raw = store.validate(v1.id, [expect_not_null("city")]).results[0]
+    assert (raw.evaluated, raw.unexpected) == (len(source), int(source["city"].isna().sum()))
     with pytest.raises(DefinitionError, match="in none of the tables"):
-        store.validate(v1.id, [expect_not_null("city")])  # not one of the set's features
+        store.validate(v1.id, [expect_not_null("no_such_column")])
 
 
 def test_two_materializations_at_once_never_raise_a_raw_delta_error(
