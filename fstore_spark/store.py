@@ -298,7 +298,7 @@ class FeatureStore:
         maps a view to a Delta version or instant; ``log_to_mlflow``: default "if a run is on".
         """
         if feature_set is not None and feature_service is not None:
-            raise PointInTimeError("give feature_set= or feature_service= (the same), not both.")
+            raise PointInTimeError("give exactly one of feature_set= and feature_service=.")
         refs, set_name = self._training.requested(features, feature_set or feature_service)
         return self._lineage.historical(
             entity_df,

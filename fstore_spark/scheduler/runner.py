@@ -106,13 +106,14 @@ class Scheduler:
         done = self._logged(now)
         records = []
         for job in scheduled_jobs(self.store):
-            slot = job.slot(datetime.now(UTC))  # the slot the job would start in
-            if (job.name, slot) in done:
+            if (job.name, job.slot(datetime.now(UTC))) in done:
                 continue
             # renewed before each job: a job never starts on a lease about to lapse
             if not self.lease.acquire(datetime.now(UTC)):
                 break
-            records.append(self._run(job, slot))
+            slot = job.slot(datetime.now(UTC))  # the slot the job starts in
+            if (job.name, slot) not in done:
+                records.append(self._run(job, slot))
         return records
 
     def _logged(self, now: datetime) -> set[tuple[str, datetime]]:
