@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from fstore_spark.lakehouse.tables import is_delta_table, read_delta
+from fstore_spark.lakehouse.tables import is_delta_table, read_delta, save_delta
 from fstore_spark.lakehouse.writes import MergeSpec, is_commit_conflict, merge
 
 if TYPE_CHECKING:
@@ -51,9 +51,7 @@ class Lease:
         )
         take = "t.holder = s.holder OR t.expires_at <= s.now"
         cols = {"name": "s.name", "holder": "s.holder", "expires_at": "s.expires_at"}
-        if not is_delta_table(self._spark, self.path):
-            from fstore_spark.lakehouse.tables import save_delta
-
+        if current is None and not is_delta_table(self._spark, self.path):
             try:
                 save_delta(row.drop("now").limit(0).write.format("delta").mode("append"), self.path)
             except Exception as exc:  # another scheduler created it first
@@ -88,15 +86,13 @@ class Lease:
 
     def release(self) -> None:
         """Give the lease up (on a clean stop), so another scheduler need not wait."""
-        from pyspark.sql import functions as F
-
         row = self._spark.createDataFrame([(_NAME, self.holder)], "name string, holder string")
         cols = {"expires_at": "timestamp'1970-01-01 00:00:00'"}
         try:
             merge(
                 self._spark,
                 self.path,
-                row.withColumn("_", F.lit(1)),
+                row,
                 MergeSpec(on="t.name = s.name AND t.holder = s.holder", update=(None, cols)),
             )
         except Exception as exc:

@@ -26,6 +26,7 @@ from fstore_spark.workflows.binding import bound
 if TYPE_CHECKING:
     import pandas as pd
 
+    from fstore_spark.core import FeatureView
     from fstore_spark.offline.training import HistoricalFeatures
     from fstore_spark.store import FeatureStore
 
@@ -88,8 +89,8 @@ class FeatureSelector:
                 data, target, method=method, top_k=top_k, max_correlation=max_correlation
             )
         group = self._group(feature_group)
-        training = self._group_training_set(group, target)
         view = self.store.get_feature_view(group)
+        training = self._group_training_set(view, target)
         # a window over the target itself would leak the label into its own features
         leaks = {a.name for a in view.aggregations if a.column == target}
         candidates = [f for f in view.feature_names if f not in leaks]
@@ -113,10 +114,10 @@ class FeatureSelector:
         self.feature_group = group
         return group
 
-    def _group_training_set(self, group: str, target: str) -> HistoricalFeatures:
+    def _group_training_set(self, view: FeatureView, target: str) -> HistoricalFeatures:
         """The group's source events as labels (``target``), with the group's features."""
         store = self.store
-        view = store.get_feature_view(group)
+        group = view.name
         events = read_source(store.spark, view.source, store.config.project_root)
         if target not in events.columns:
             raise ValidationError(

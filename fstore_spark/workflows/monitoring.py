@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from fstore_spark.core import format_duration, parse_duration, resolve_feature_refs
 from fstore_spark.errors import DefinitionError, ValidationError
 from fstore_spark.lakehouse.tables import to_utc
+from fstore_spark.offline.training import to_spark_df
 from fstore_spark.quality import MonitorRule, resolve_channels
 from fstore_spark.workflows.binding import bound
 
@@ -91,10 +92,8 @@ class DriftMonitor:
             raise ValidationError("no baseline: call set_baseline(...) first.")
         store = bound(self._store)
         current = None
-        if current_data is not None:
-            current = getattr(current_data, "df", current_data)
-            if not hasattr(current, "columns") or hasattr(current, "iloc"):
-                current = store.spark.createDataFrame(current)
+        if current_data is not None:  # a training set, or Spark / pandas data
+            current = to_spark_df(store.spark, getattr(current_data, "df", current_data))
         return store.detect_drift(
             target,
             baseline_version=version,
