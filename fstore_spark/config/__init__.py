@@ -28,275 +28,46 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 from pydantic import ValidationError as _PydanticValidationError
 
+from fstore_spark.config.base import _Strict, redact_url
+from fstore_spark.config.sections import (
+    AlertsConfig,
+    EmailAlertsConfig,
+    LakehouseConfig,
+    MlflowConfig,
+    OnlineStoreConfig,
+    RegistryConfig,
+    SlackAlertsConfig,
+    SparkConfig,
+)
+from fstore_spark.config.server import ApiKeyConfig, ServerConfig
 from fstore_spark.errors import ConfigError
 
 __all__ = [
     "AlertsConfig",
+    "ApiKeyConfig",
     "EmailAlertsConfig",
     "FeatureStoreConfig",
     "LakehouseConfig",
     "MlflowConfig",
     "OnlineStoreConfig",
     "RegistryConfig",
+    "ServerConfig",
     "SlackAlertsConfig",
     "SparkConfig",
     "load_config",
+    "redact_url",
     "DEFAULT_CONFIG_PATH",
 ]
 
 DEFAULT_CONFIG_PATH = Path("conf") / "feature_store.yaml"
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _PROJECT_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with its password replaced by ``***``, wherever the URL carries it.
-
-    The password of ``user:password@host`` (everything after the first ``:`` of the user info,
-    which ends at the *last* ``@`` before the host, so a password may contain ``@``) and the
-    value of any ``password=`` query parameter.
-
-    Example:
-        >>> redact_url("redis://user:s3cr@t@host:6379/0?password=x")
-        'redis://user:***@host:6379/0?password=***'
-    """
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # not a URL at all: hide everything after the scheme
-        return url.split("://", 1)[0] + "://***" if "://" in url else "***"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user, has_password, _ = userinfo.partition(":")
-        netloc = f"{user}:***@{host}" if has_password else netloc
-    query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-class LakehouseConfig(_Strict):
-    """Where feature tables live.
-
-    Attributes:
-        root: Folder (local path or URI such as ``s3://bucket/fs``) under which each feature
-            view's Delta tables are written as ``<root>/<project>/<table>``.
-        catalog: Optional catalog of ``schema`` (Unity Catalog, ``spark_catalog``...); default
-            the session's current catalog.
-        schema_name: Optional schema (database); YAML key ``schema``. When set, the store's
-            own tables (feature, tile, registry, quarantine, statistics and log tables) are
-            catalog tables ``catalog.schema.<project>_<table>``, created and read by name;
-            without it they are Delta tables at paths under ``root``. Sources are read where
-            their definitions say (a path, or a ``table`` name).
-    """
-
-    root: str
-    catalog: str | None = None
-    schema_name: str | None = Field(default=None, alias="schema")
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class RegistryConfig(_Strict):
-    """Where the registry (a Delta table of definitions with history) is stored.
-
-    Attributes:
-        path: Folder of the registry Delta table; default ``<lakehouse.root>/<project>/_registry``.
-        max_commit_retries: How often a conflicting concurrent ``apply`` is retried.
-    """
-
-    path: str | None = None
-    max_commit_retries: int = Field(default=10, ge=0, le=100)
-
-
-def _env_secret(variable: str | None, key: str) -> str | None:
-    """The secret held by environment variable ``variable`` (named by config ``key``), if any.
-
-    Raises:
-        ConfigError: the variable is named but not set.
-    """
-    if variable is None:
-        return None
-    value = os.environ.get(variable)
-    if value is None:
-        raise ConfigError(
-            f"{key} names {variable!r}, which is not set. "
-            f"Fix: export {variable}=<password> or remove {key.rsplit('.', 1)[-1]}."
-        )
-    return value
-
-
-def _hiding(field: str, args: Any) -> Any:
-    """``__repr_args__`` with a secret field's value shown as ``***``."""
-    for name, value in args:
-        yield name, "***" if name == field and value else value
-
-
-class OnlineStoreConfig(_Strict):
-    """Redis connection for the online store.
-
-    Attributes:
-        type: Online store implementation; only ``redis`` today.
-        url: ``redis://host:port/db`` or ``rediss://`` for TLS.
-        password_env: Name of the environment variable that holds the password (never the
-            password itself, so the file can be committed).
-        key_prefix: Prefix of every key the store writes.
-        connect_timeout_ms: Connection timeout; an unreachable Redis fails within it.
-        socket_timeout_ms: Per-command timeout.
-        pool_size: Maximum connections in the client pool.
-        tls: Force TLS even for a ``redis://`` URL.
-        batch_size: Rows per pipelined batch when syncing.
-    """
-
-    type: Literal["redis"] = "redis"
-    url: str = "redis://127.0.0.1:6379/0"
-    password_env: str | None = None
-    key_prefix: str = "fstore"
-    connect_timeout_ms: int = Field(default=1000, gt=0)
-    socket_timeout_ms: int = Field(default=2000, gt=0)
-    pool_size: int = Field(default=16, gt=0)
-    tls: bool = False
-    batch_size: int = Field(default=1000, gt=0)
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, v: str) -> str:
-        if not v.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
-        return v
-
-    def __repr_args__(self) -> Any:
-        """``repr``/``str`` show the URL with its password redacted."""
-        for name, value in super().__repr_args__():
-            yield name, redact_url(value) if name == "url" and isinstance(value, str) else value
-
-    def password(self) -> str | None:
-        """Return the password read from ``password_env`` (``None`` when not configured)."""
-        return _env_secret(self.password_env, "online_store.password_env")
-
-
-class MlflowConfig(_Strict):
-    """MLflow tracking.
-
-    Attributes:
-        tracking_uri: Any MLflow tracking URI; default a SQLite file ``mlflow.db`` in the
-            project folder.
-        experiment: Experiment used when the store starts runs itself.
-        artifact_location: Where the experiment stores artifacts; default ``mlartifacts``
-            beside a SQLite tracking file (MLflow's own default is ``./mlruns`` of the current
-            directory, which scatters artifacts).
-    """
-
-    tracking_uri: str | None = None
-    experiment: str = "fstore_spark"
-    artifact_location: str | None = None
-
-
-class SlackAlertsConfig(_Strict):
-    """The ``slack`` alert channel.
-
-    Attributes:
-        webhook_url: Slack incoming-webhook URL; default ``$SLACK_WEBHOOK_URL``. It is a
-            secret: keep it in the environment (or write ``${VAR}`` in the file).
-    """
-
-    webhook_url: str | None = None
-
-    def url(self) -> str | None:
-        """The webhook URL from the config, else from ``$SLACK_WEBHOOK_URL``."""
-        return self.webhook_url or os.environ.get("SLACK_WEBHOOK_URL") or None
-
-    def __repr_args__(self) -> Any:
-        """``repr``/``str`` never show the webhook URL."""
-        return _hiding("webhook_url", super().__repr_args__())
-
-
-class EmailAlertsConfig(_Strict):
-    """The ``email`` alert channel: an SMTP server and who receives the alerts.
-
-    Attributes:
-        host: SMTP server; required by the ``email`` channel.
-        port: SMTP port (25; 587 with ``starttls``; 465 with ``ssl``).
-        sender: The ``From`` address.
-        recipients: The ``To`` addresses; required by the ``email`` channel.
-        username: SMTP login, if the server needs one.
-        password_env: Name of the environment variable holding the SMTP password.
-        starttls: Upgrade the connection with STARTTLS.
-        ssl: Connect with implicit TLS (SMTPS).
-        timeout_s: Connection and command timeout, in seconds.
-    """
-
-    host: str | None = None
-    port: int = Field(default=25, gt=0)
-    sender: str = "fstore@localhost"
-    recipients: list[str] = Field(default_factory=list)
-    username: str | None = None
-    password_env: str | None = None
-    starttls: bool = False
-    ssl: bool = False
-    timeout_s: float = Field(default=10.0, gt=0)
-
-    def password(self) -> str | None:
-        """The SMTP password read from ``password_env`` (``None`` when not configured)."""
-        return _env_secret(self.password_env, "alerts.email.password_env")
-
-
-class AlertsConfig(_Strict):
-    """Settings of the named alert channels (``slack``, ``email``, ``webhook``).
-
-    Attributes:
-        slack: The Slack incoming webhook.
-        email: The SMTP server and recipients.
-        webhook_url: URL the ``webhook`` channel POSTs JSON to; default
-            ``$FSTORE_ALERT_WEBHOOK_URL``.
-    """
-
-    slack: SlackAlertsConfig = Field(default_factory=SlackAlertsConfig)
-    email: EmailAlertsConfig = Field(default_factory=EmailAlertsConfig)
-    webhook_url: str | None = None
-
-    def webhook(self) -> str | None:
-        """The ``webhook`` channel's URL from the config, else ``$FSTORE_ALERT_WEBHOOK_URL``."""
-        return self.webhook_url or os.environ.get("FSTORE_ALERT_WEBHOOK_URL") or None
-
-    def __repr_args__(self) -> Any:
-        """``repr``/``str`` never show the webhook URL."""
-        return _hiding("webhook_url", super().__repr_args__())
-
-
-class SparkConfig(_Strict):
-    """Spark session settings used when fstore_spark builds the session itself.
-
-    When Spark is already running (Databricks, ``spark-submit``), the active session is reused
-    and none of these override what the launcher set.
-
-    Attributes:
-        master: Spark master for local runs, e.g. ``local[*]``.
-        app_name: Application name.
-        shuffle_partitions: ``spark.sql.shuffle.partitions``; default twice the local cores.
-        ui_enabled: Whether to start the Spark UI.
-        driver_memory: ``spark.driver.memory`` for a session started from Python.
-        jars_dir: Folder of the fetched Delta JARs; default ``.cache/jars`` of the project.
-        options: Any further ``spark.*`` settings.
-    """
-
-    master: str = "local[*]"
-    app_name: str = "fstore_spark"
-    shuffle_partitions: int | None = Field(default=None, gt=0)
-    ui_enabled: bool = False
-    driver_memory: str | None = None
-    jars_dir: str | None = None
-    options: dict[str, str] = Field(default_factory=dict)
 
 
 class FeatureStoreConfig(_Strict):
@@ -310,9 +81,14 @@ class FeatureStoreConfig(_Strict):
         mlflow: MLflow settings.
         spark: Spark settings for sessions started by fstore_spark.
         alerts: Settings of the named alert channels.
+        server: API keys and limits of the HTTP feature server.
+        identity: Who this store acts as, recorded with every change it makes (registry
+            history, Delta commits); default ``$FSTORE_USER``, the Databricks user, else the
+            OS user.
         repo_path: Folder of Python feature definitions (a feature repo), if any.
         definitions: YAML files of definitions, if any.
         config_dir: Folder the file was loaded from (set by :func:`load_config`).
+        config_file: The file itself (set by :func:`load_config`; None without a file).
     """
 
     project: str = Field(pattern=_PROJECT_NAME)
@@ -322,9 +98,12 @@ class FeatureStoreConfig(_Strict):
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     spark: SparkConfig = Field(default_factory=SparkConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    identity: str | None = None
     repo_path: str | None = None
     definitions: list[str] = Field(default_factory=list)
     config_dir: str = "."
+    config_file: str | None = None
 
     @property
     def project_root(self) -> str:
@@ -400,7 +179,14 @@ def _interpolate(value: Any, key: str, source: str) -> Any:
     return _ENV_PATTERN.sub(repl, value)
 
 
-_PATH_KEYS = (("lakehouse", "root"), ("registry", "path"), ("spark", "jars_dir"))
+_PATH_KEYS = (
+    ("lakehouse", "root"),
+    ("registry", "path"),
+    ("spark", "jars_dir"),
+    ("online_store", "tls_ca_file"),
+    ("online_store", "tls_cert_file"),
+    ("online_store", "tls_key_file"),
+)
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
@@ -483,7 +269,7 @@ def _format_errors(err: _PydanticValidationError, source: str, model: type[BaseM
             parent = _model_at(model, [str(p) for p in e["loc"][:-1]])
             valid = sorted(f.alias or n for n, f in parent.model_fields.items()) if parent else []
             if parent is FeatureStoreConfig:
-                valid = [v for v in valid if v != "config_dir"]
+                valid = [v for v in valid if v not in ("config_dir", "config_file")]
             lines.append(
                 f"{source}: unknown key '{loc}'. Fix: remove it or use one of: {', '.join(valid)}."
             )
@@ -559,11 +345,11 @@ def load_config(
     base = file.resolve().parent
     _from_feast(data, source)
     _resolve_paths(data, base)
-    if "config_dir" in data:
-        raise ConfigError(
-            f"{source}: unknown key 'config_dir'. Fix: remove it (it is set on load)."
-        )
+    for key in ("config_dir", "config_file"):
+        if key in data:
+            raise ConfigError(f"{source}: unknown key '{key}'. Fix: remove it (it is set on load).")
     data["config_dir"] = str(base)
+    data["config_file"] = str(file.resolve())
     return _validate(data, source)
 
 
