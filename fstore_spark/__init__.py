@@ -24,6 +24,7 @@ from fstore_spark.core import (
 )
 from fstore_spark.core.feature_set_versions import FeatureSetVersion
 from fstore_spark.errors import (
+    AccessDeniedError,
     ConfigError,
     DefinitionError,
     EntityRowError,
@@ -32,6 +33,7 @@ from fstore_spark.errors import (
     LineageError,
     MaterializationError,
     NotFoundError,
+    NotServedError,
     OnlineStoreError,
     PointInTimeError,
     RegistryError,
@@ -53,6 +55,7 @@ from fstore_spark.session import get_spark
 from fstore_spark.store import FeatureStore
 
 __all__ = [
+    "AccessDeniedError",
     "__version__",
     "ABTest",
     "ABTestResults",
@@ -81,6 +84,7 @@ __all__ = [
     "ParquetSource",
     "FstoreError",
     "NotFoundError",
+    "NotServedError",
     "OnlineResponse",
     "OnlineStoreError",
     "PointInTimeError",

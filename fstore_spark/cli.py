@@ -6,6 +6,8 @@ Commands::
     fstore apply [--no-prune]
     fstore list [--category feature_view]
     fstore describe NAME
+    fstore history NAME [--json]          # who changed a definition, who materialized its table
+    fstore keys new | hash [KEY]          # an API key for the feature server, and its SHA-256
     fstore materialize VIEW --start 2024-01-01 --end 2024-03-01 | --incremental [--end ...]
     fstore versions VIEW                  # Delta versions of its feature table, with run metadata
     fstore diff VIEW V1 V2                # rows added / changed / removed between two versions
@@ -55,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--as-of-version", type=int, help="registry version to read")
     de = sub.add_parser("describe", help="show one object with its history")
     de.add_argument("name")
+    hi = sub.add_parser("history", help="who changed an object, and who wrote its feature table")
+    hi.add_argument("name")
+    hi.add_argument("--json", action="store_true", help="one JSON document instead of tables")
+    ke = sub.add_parser("keys", help="API keys of the feature server (needs no config)")
+    ke_sub = ke.add_subparsers(dest="keys_command", required=True)
+    ke_sub.add_parser("new", help="print a new random key and its sha256 for server.api_keys")
+    kh = ke_sub.add_parser("hash", help="print the sha256 of a key (read from stdin if not given)")
+    kh.add_argument("key", nargs="?")
     ma = sub.add_parser("materialize", help="compute a view's features into its Delta table")
     ma.add_argument("view")
     ma.add_argument("--start", help="first feature timestamp (ISO 8601, UTC); backfill")
@@ -193,6 +203,54 @@ def _describe(store: FeatureStore, args: argparse.Namespace) -> int:
     return 0
 
 
+def _history(store: FeatureStore, args: argparse.Namespace) -> int:
+    """``fstore history NAME``: each registry change with who made it, then table commits."""
+    info = store.describe(args.name)
+    commits: list[dict[str, Any]] = []
+    if info["category"] == "feature_view":
+        try:
+            commits = store.list_versions(args.name)
+        except FstoreError:  # never materialized
+            commits = []
+    if args.json:
+        doc = {"changes": info["history"], "feature_table": commits}
+        print(json.dumps(doc, indent=2, default=str))
+        return 0
+    print(f"{info['category']} {info['name']}: registry changes")
+    print(f"  {'registry':>8}  {'version':>7}  {'change':<7} {'when (UTC)':<20} by")
+    for h in info["history"]:
+        print(
+            f"  {h['registry_version']:>8}  {h['version']:>7}  {h['change']:<7} "
+            f"{str(h['updated_at'])[:19]:<20} {h['applied_by']}"
+        )
+    if commits:
+        print("feature table commits")
+        print(f"  {'delta':>5}  {'operation':<10} {'mode':<12} {'rows':>9}  {'when (UTC)':<20} by")
+        for c in reversed(commits):
+            print(
+                f"  {c['version']:>5}  {c['operation']:<10} {c['mode'] or '-':<12} "
+                f"{c['rows'] if c['rows'] is not None else '-':>9}  "
+                f"{str(c['timestamp'])[:19]:<20} {c['by'] or '-'}"
+            )
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    """``fstore keys new|hash``: make a key, or hash one, for ``server.api_keys``."""
+    import secrets
+
+    from fstore_spark.config import hash_key
+
+    if args.keys_command == "new":
+        key = secrets.token_urlsafe(32)
+        print(f"key:    {key}\nsha256: {hash_key(key)}")
+        print("Give the key to its holder; put only the sha256 in server.api_keys.")
+        return 0
+    key = args.key if args.key is not None else sys.stdin.readline().strip()
+    print(hash_key(key))
+    return 0
+
+
 def _materialize(store: FeatureStore, args: argparse.Namespace) -> int:
     if args.incremental:
         result = store.materialize_incremental(args.view, end=args.end)
@@ -230,6 +288,9 @@ def _serve(store: FeatureStore, args: argparse.Namespace) -> int:
             "pip install 'fstore_spark[serving]'."
         ) from exc
 
+    keys = [k.name for k in store.config.server.api_keys]
+    who = f"API keys: {', '.join(keys)}" if keys else "no API keys: anyone who can connect reads"
+    print(f"fstore serve: http://{args.host}:{args.port} ({who})", file=sys.stderr, flush=True)
     serve(store, host=args.host, port=args.port, refresh_seconds=args.refresh_seconds)
     return 0
 
@@ -278,6 +339,7 @@ _COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
     "apply": _apply,
     "list": _list,
     "describe": _describe,
+    "history": _history,
     "materialize": _materialize,
     "versions": _versions,
     "diff": _diff,
@@ -293,6 +355,8 @@ _COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "keys":
+        return _keys(args)
     from fstore_spark.store import FeatureStore
 
     try:

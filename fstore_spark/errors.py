@@ -63,3 +63,12 @@ class ExperimentError(FstoreError):
 
 class EntityRowError(OnlineStoreError, ValueError):
     """An online read's entity row lacks a join key or has a value of the wrong type."""
+
+
+class NotServedError(OnlineStoreError, ValueError):
+    """An online read names a feature view that is not served online (``online=False``)."""
+
+
+class AccessDeniedError(FstoreError, PermissionError):
+    """The store's identity may not do this: a view's policy names its owners or readers."""
+

@@ -112,6 +112,11 @@ class FeatureStore:
         """Project name."""
         return self.config.project
 
+    @property
+    def identity(self) -> str:
+        """Who this store acts as (config ``identity``, ``$FSTORE_USER``, Databricks/OS user)."""
+        return self._ctx.identity
+
     def table_path(self, name: str) -> str:
         """Location of a project table (e.g. a feature view's Delta table) in the lakehouse."""
         return self._ctx.table_path(name)
@@ -683,11 +688,10 @@ class FeatureStore:
         update_frequency: timedelta | str = "1h",
         cache_ttl: timedelta | str | None = None,
     ) -> dict[str, Any]:
-        """Store how a feature set is served online (a registry ``online_serving`` entry).
+        """Store how a feature set is served online (registry ``online_serving``).
 
-        ``update_frequency`` drives :meth:`sync_online_due`; ``cache_ttl`` is the max age of
-        the values a read through the set serves (older ones: null, ``OUTSIDE_MAX_AGE``). It
-        never expires keys in Redis: those are the views', shared with other reads.
+        ``update_frequency`` drives :meth:`sync_online_due`; ``cache_ttl`` caps the age a read
+        through the set serves (older: null, ``OUTSIDE_MAX_AGE``); Redis keys never expire by it.
         """
         return self._online.configure(feature_set_name(feature_set), update_frequency, cache_ttl)
 

@@ -51,6 +51,7 @@ FEATURE_STORE_API = {
     'online_store': 'property',
     'plan': '(self, objects=None, *, prune=None)',
     'project': 'property',
+    'identity': 'property',
     'read_view': '(self, view, *, as_of_version=None, as_of_timestamp=None)',
     'refresh_online_cache': '(self)',
     'registry': 'property',

@@ -45,7 +45,7 @@ from fstore_spark.config.sections import (
     SlackAlertsConfig,
     SparkConfig,
 )
-from fstore_spark.config.server import ApiKeyConfig, ServerConfig
+from fstore_spark.config.server import ApiKeyConfig, ServerConfig, hash_key
 from fstore_spark.errors import ConfigError
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "ServerConfig",
     "SlackAlertsConfig",
     "SparkConfig",
+    "hash_key",
     "load_config",
     "redact_url",
     "DEFAULT_CONFIG_PATH",

@@ -105,12 +105,31 @@ class MergeSpec:
     insert_all: bool = False
 
 
-def merge(spark: SparkSession, path: str, source: DataFrame, spec: MergeSpec) -> DataFrame:
+def merge(
+    spark: SparkSession,
+    path: str,
+    source: DataFrame,
+    spec: MergeSpec,
+    *,
+    metadata: str | None = None,
+) -> DataFrame:
     """MERGE ``source`` into the Delta table at ``path``; returns Delta's metrics row frame.
 
     The metrics frame has ``num_affected_rows``, ``num_updated_rows``, ``num_deleted_rows`` and
-    ``num_inserted_rows``.
+    ``num_inserted_rows``. ``metadata`` becomes the commit's ``userMetadata`` (SQL MERGE takes
+    it from the session setting, which is set for this statement only).
     """
+    if metadata is None:
+        return _merge(spark, path, source, spec)
+    key = "spark.databricks.delta.commitInfo.userMetadata"
+    spark.conf.set(key, metadata)
+    try:
+        return _merge(spark, path, source, spec)
+    finally:
+        spark.conf.unset(key)
+
+
+def _merge(spark: SparkSession, path: str, source: DataFrame, spec: MergeSpec) -> DataFrame:
     _delta_exception_types()
     clauses = []
     if spec.delete_when is not None:

@@ -52,10 +52,12 @@ def backfill(
     *,
     view_version: int | None = None,
     run_id: str | None = None,
+    by: str | None = None,
 ) -> MaterializationResult:
     """Compute and write the view's feature rows with ``start <= feature_timestamp <= end``.
 
     Idempotent: the same range yields the same rows (the range is replaced in one commit).
+    ``by`` (who runs it) is recorded in the commit's metadata.
 
     Raises:
         MaterializationError: ``start > end``, missing source or columns, bad definitions.
@@ -67,7 +69,7 @@ def backfill(
             f"backfill of {view.name!r}: start {start_dt} is after end {end_dt}."
         )
     run_id = run_id or uuid.uuid4().hex
-    ctx = RunContext(spark, project_root, view, join_keys, view_version)
+    ctx = RunContext(spark, project_root, view, join_keys, view_version, by=by)
     events, src_version = ctx.read_source()
     with ctx.step("source"):
         invalid = quarantine_invalid(ctx, _read_scope(ctx, events, start_dt, end_dt), run_id)

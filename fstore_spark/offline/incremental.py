@@ -82,8 +82,11 @@ def incremental(
     lateness: timedelta = DEFAULT_LATENESS,
     view_version: int | None = None,
     run_id: str | None = None,
+    by: str | None = None,
 ) -> MaterializationResult:
     """Bring the feature table up to ``end`` (default: now), touching only what changed.
+
+    ``by`` (who runs it) is recorded in the commit's metadata.
 
     See the module docstring for how new data is found and how late data is treated.
 
@@ -93,7 +96,7 @@ def incremental(
     """
     t0 = time.perf_counter()
     run_id = run_id or uuid.uuid4().hex
-    ctx = RunContext(spark, project_root, view, join_keys, view_version)
+    ctx = RunContext(spark, project_root, view, join_keys, view_version, by=by)
     end_dt = to_utc(end) if end is not None else datetime.now(UTC)
     history = table_history(spark, ctx.table)
     last = last_run_metadata(spark, ctx.table, history)

@@ -175,8 +175,11 @@ class RunContext:
         view: FeatureView,
         join_keys: list[str],
         view_version: int | None,
+        *,
+        by: str | None = None,
     ) -> None:
         self.spark = spark
+        self.by = by
         self.root = project_root
         self.view = view
         self.keys = join_keys
@@ -236,6 +239,7 @@ class RunContext:
                 "source_version": src_version,
                 "start": start.isoformat(),
                 "end": end.isoformat(),
+                "by": self.by,
                 **extra,
             },
             sort_keys=True,

@@ -44,7 +44,14 @@ class FeatureTables:
         fv, keys, version = self._view(view)
         with _conflicts_typed(view):
             return backfill(
-                self._ctx.spark, self._ctx.root, fv, keys, start, end, view_version=version
+                self._ctx.spark,
+                self._ctx.root,
+                fv,
+                keys,
+                start,
+                end,
+                view_version=version,
+                by=self._ctx.identity,
             )
 
     def materialize(
@@ -78,6 +85,7 @@ class FeatureTables:
                 end=end,
                 lateness=late,
                 view_version=version,
+                by=self._ctx.identity,
             )
 
     def versions(self, view: str) -> list[dict[str, Any]]:

@@ -53,7 +53,8 @@ def list_versions(spark: SparkSession, project_root: str, view: str) -> list[dic
         Dicts with ``version``, ``timestamp`` (UTC), ``operation``, ``fstore_run`` (whether an
         fstore materialization wrote it), ``run_id``, ``mode`` (``backfill``/``incremental``),
         ``start``/``end`` (the range written), ``view_version`` (registry version of the
-        definition), ``definition_hash``, ``source_version`` and ``rows`` (rows written).
+        definition), ``definition_hash``, ``source_version``, ``rows`` (rows written) and
+        ``by`` (the identity that ran it).
 
     Raises:
         NotFoundError: the view was never materialized.
@@ -85,6 +86,7 @@ def list_versions(spark: SparkSession, project_root: str, view: str) -> list[dic
                 "definition_hash": meta.get("definition_hash"),
                 "source_version": meta.get("source_version"),
                 "rows": rows,
+                "by": meta.get("by"),
             }
         )
     return out

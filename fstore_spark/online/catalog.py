@@ -8,6 +8,8 @@ through the context) or :meth:`OnlineServing.refresh` is called (after another p
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,7 @@ from fstore_spark.core import (
     parse_duration,
     resolve_feature_refs,
 )
-from fstore_spark.errors import EntityRowError, NotFoundError, OnlineStoreError
+from fstore_spark.errors import EntityRowError, NotFoundError, NotServedError
 from fstore_spark.lakehouse.tables import to_utc
 from fstore_spark.registry.context import StoreContext
 from fstore_spark.registry.snapshot import RegistrySnapshot
@@ -36,12 +38,16 @@ _CATALOG = "online.serving_catalog"
 class ServingCatalog:
     """Definitions online reads need, from one registry snapshot, plus compiled read plans."""
 
-    def __init__(self, snap: RegistrySnapshot) -> None:
+    def __init__(self, snap: RegistrySnapshot, plan_cache_size: int = 256) -> None:
         self.views = snap.views
         self.feature_sets = snap.feature_sets
         self.serving = snap.settings("online_serving")
         self.join_keys = {name: snap.typed_join_keys(v) for name, v in self.views.items()}
-        self._plans: dict[tuple[Any, ...], ReadPlan] = {}
+        # compiled plans per request shape; bounded, so clients sending ever new feature
+        # lists cannot grow the process: the least recently used plan is dropped
+        self._plans: OrderedDict[tuple[Any, ...], ReadPlan] = OrderedDict()
+        self._plan_cache_size = plan_cache_size
+        self._plans_lock = threading.Lock()
 
     def view(self, name: str) -> FeatureView:
         """A feature view by name (the error lists the known ones)."""
@@ -83,9 +89,13 @@ class ServingCatalog:
     ) -> ReadPlan:
         """The compiled read plan of a request (cached per feature list and set)."""
         key = (tuple(features or ()), feature_set, full_feature_names, tuple(set_features or ()))
-        plan = self._plans.get(key)
-        if plan is not None:
-            return plan
+        with self._plans_lock:
+            plan = self._plans.get(key)
+            if plan is not None:
+                self._plans.move_to_end(key)
+                return plan
+        if features is not None and not features:
+            raise EntityRowError("features=[] names no feature. Fix: list 'view:feature' names.")
         max_age: dict[str, timedelta | None] = {}
         if feature_set is not None:
             refs_in = self._set_features(feature_set, max_age)
@@ -102,8 +112,19 @@ class ServingCatalog:
             max_age=max_age or None,
             full_feature_names=full_feature_names,
         )
-        self._plans[key] = plan
+        with self._plans_lock:
+            self._plans[key] = plan
+            while len(self._plans) > self._plan_cache_size:
+                self._plans.popitem(last=False)
         return plan
+
+    def views_of(self, features: list[str] | None, feature_set: str | None) -> list[str]:
+        """The views a request reads (a set's views, or the views of its references)."""
+        if feature_set is not None:
+            self._set_features(feature_set, {})  # NotFoundError for an unknown set
+            return self._set_views(feature_set)
+        refs = [FeatureRef.parse(t) if isinstance(t, str) else t for t in features or []]
+        return list(dict.fromkeys(r.view for r in refs))
 
     def _set_features(self, feature_set: str, max_age: dict[str, timedelta | None]) -> list[str]:
         """A set's feature references; fills ``max_age`` from its ``cache_ttl`` setting."""
@@ -133,7 +154,7 @@ class ServingCatalog:
                 f"{ref.feature!r}. Known: {', '.join(fv.feature_names)}."
             )
         if not fv.online:
-            raise OnlineStoreError(
+            raise NotServedError(
                 f"feature view {ref.view!r} is not served online (online=False). Fix: set "
                 "online=True, apply, and sync it."
             )
@@ -157,7 +178,8 @@ class OnlineServing:
 
     def catalog(self) -> ServingCatalog:
         """The serving catalog, read once until the registry changes."""
-        return self._ctx.cached(_CATALOG, lambda: ServingCatalog(self._ctx.latest()))
+        size = self._ctx.config.server.plan_cache_size
+        return self._ctx.cached(_CATALOG, lambda: ServingCatalog(self._ctx.latest(), size))
 
     def refresh(self) -> None:
         """Forget cached definitions (another process changed the registry)."""

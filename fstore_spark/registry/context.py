@@ -9,11 +9,12 @@ from the registry keeps it in :meth:`StoreContext.cached`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fstore_spark.lakehouse.names import TableSpace, bind, create_schema
-from fstore_spark.registry.registry import Plan, Registry
+from fstore_spark.registry.registry import Plan, Registry, current_identity
 from fstore_spark.registry.snapshot import RegistrySnapshot
 from fstore_spark.registry.source_tables import check_against_tables
 
@@ -43,6 +44,7 @@ class StoreContext:
         self._space = _table_space(config)
         bind(config.project_root, self._space)
         self._schema_ready = self._space is None
+        self._identity: str | None = None
 
     @property
     def spark(self) -> SparkSession:
@@ -60,13 +62,23 @@ class StoreContext:
         return self._spark
 
     @property
+    def identity(self) -> str:
+        """Who this store acts as, recorded with each change it makes (see ``current_identity``)."""
+        if self._identity is None:
+            on_databricks = bool(os.environ.get("DATABRICKS_RUNTIME_VERSION"))
+            spark = self.spark if on_databricks and not self.config.identity else None
+            self._identity = current_identity(self.config.identity, spark)
+        return self._identity
+
+    @property
     def registry(self) -> Registry:
-        """The Delta-backed registry of the project."""
+        """The Delta-backed registry of the project; its changes are recorded as ``identity``."""
         if self._registry is None:
             self._registry = Registry(
                 self.spark,
                 self.config.registry_path,
                 max_retries=self.config.registry.max_commit_retries,
+                user=self.identity,
             )
         return self._registry
 

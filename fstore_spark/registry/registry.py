@@ -86,9 +86,23 @@ def _now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _user() -> str:
+def current_identity(configured: str | None = None, spark: SparkSession | None = None) -> str:
+    """Who is acting: the configured identity, ``$FSTORE_USER``, the Databricks user, the OS user.
+
+    On Databricks (``DATABRICKS_RUNTIME_VERSION`` set) the workspace user comes from SQL
+    ``current_user()`` of ``spark``; elsewhere that is the OS user of the Spark driver, so the
+    local OS user is used directly.
+    """
+    if configured:
+        return configured
+    if os.environ.get("FSTORE_USER"):
+        return os.environ["FSTORE_USER"]
+    if spark is not None and os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+        row = spark.sql("SELECT current_user() AS u").first()
+        if row is not None and row["u"]:
+            return str(row["u"])
     try:
-        return os.environ.get("FSTORE_USER") or getpass.getuser()
+        return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry in some containers
         return "unknown"
 
@@ -257,9 +271,8 @@ class Registry:
         from pyspark.sql import functions as F
 
         changes = {"readChangeFeed": "true", "startingVersion": 0}
-        df = (
-            read_delta(self._spark, self.path, options=changes)
-            .where(F.col("_change_type").isin("insert", "update_postimage", "delete"))
+        df = read_delta(self._spark, self.path, options=changes).where(
+            F.col("_change_type").isin("insert", "update_postimage", "delete")
         )
         if category is not None:
             df = df.where(F.col("category") == category)
@@ -363,7 +376,7 @@ class Registry:
 
     def _merge(self, plan: Plan, current: Mapping[tuple[str, str], RegistryEntry]) -> None:
         now = _now()
-        user = self._user or _user()
+        user = self._user or current_identity()
         rows: _list[tuple[Any, ...]] = []
         for c in plan.changes:
             if c.action == "unchanged":
@@ -402,7 +415,7 @@ class Registry:
             update=(f"s._action = 'change' AND {guard}", {c: f"s.{c}" for c in cols}),
             insert=("s._action = 'add'", {c: f"s.{c}" for c in ["category", "name", *cols]}),
         )
-        result = merge(self._spark, self.path, src, spec)
+        result = merge(self._spark, self.path, src, spec, metadata=_audit(plan, user))
         affected = None
         if result is not None:
             first = result.first()
@@ -412,3 +425,19 @@ class Registry:
             # Some guarded rows were not touched: a concurrent apply changed them between our
             # read and our MERGE. Our commit holds the rows that were still as planned; re-plan.
             raise _Stale(f"expected {len(rows)} rows, merged {affected}")
+
+
+def _audit(plan: Plan, user: str) -> str:
+    """A registry commit's ``userMetadata``: who changed which objects, from which version."""
+    changes = [
+        {
+            "category": c.category,
+            "name": c.name,
+            "action": c.action,
+            "from_version": c.old_version,
+            "to_version": c.new_version,
+        }
+        for c in plan.changes
+        if c.action != "unchanged"
+    ]
+    return json.dumps({"fstore_registry": True, "by": user, "changes": changes}, sort_keys=True)
