@@ -168,11 +168,16 @@ class SyncJob:
     # ------------------------------------------------------------------ writing
 
     def spec(self, version: int) -> WriterSpec:
-        """What the executors need to write values of ``version``."""
+        """What the executors need to write values of ``version``.
+
+        Its connection settings are
+        :meth:`~fstore_spark.online.connection.ConnectionSpec.for_executors`: without
+        ``online_store.ship_password`` they hold no password.
+        """
         base = self.layout.view_base(self.view.name)
         counter = base + b"_test_partitions:" + uuid.uuid4().hex.encode()
         return WriterSpec(
-            conn=self.online.conn_spec,
+            conn=self.online.conn_spec.for_executors(),
             version=version,
             features=tuple(self.features),
             batch_size=self.online.config.batch_size,

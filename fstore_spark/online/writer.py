@@ -100,7 +100,9 @@ class WriterSpec:
     """What an executor needs to write one partition (pickled into the Spark task).
 
     Attributes:
-        conn: Connection settings.
+        conn: Connection settings, as :meth:`ConnectionSpec.for_executors` gives them (no
+            password when ``online_store.ship_password`` is false: the executor reads it
+            from its own environment).
         version: Delta version of the feature table being synced (``@v``).
         features: Feature column names, in declared order.
         batch_size: Commands per pipelined round trip.
