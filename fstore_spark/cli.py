@@ -8,6 +8,7 @@ Commands::
     fstore describe NAME
     fstore history NAME [--json]          # who changed a definition, who materialized its table
     fstore keys new | hash [KEY]          # an API key for the feature server, and its SHA-256
+    fstore policy VIEW [--owner NAME ...] [--reader NAME ...]   # show or set who owns / reads it
     fstore materialize VIEW --start 2024-01-01 --end 2024-03-01 | --incremental [--end ...]
     fstore versions VIEW                  # Delta versions of its feature table, with run metadata
     fstore diff VIEW V1 V2                # rows added / changed / removed between two versions
@@ -57,14 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--as-of-version", type=int, help="registry version to read")
     de = sub.add_parser("describe", help="show one object with its history")
     de.add_argument("name")
-    hi = sub.add_parser("history", help="who changed an object, and who wrote its feature table")
-    hi.add_argument("name")
-    hi.add_argument("--json", action="store_true", help="one JSON document instead of tables")
-    ke = sub.add_parser("keys", help="API keys of the feature server (needs no config)")
-    ke_sub = ke.add_subparsers(dest="keys_command", required=True)
-    ke_sub.add_parser("new", help="print a new random key and its sha256 for server.api_keys")
-    kh = ke_sub.add_parser("hash", help="print the sha256 of a key (read from stdin if not given)")
-    kh.add_argument("key", nargs="?")
+    _security_commands(sub)
     ma = sub.add_parser("materialize", help="compute a view's features into its Delta table")
     ma.add_argument("view")
     ma.add_argument("--start", help="first feature timestamp (ISO 8601, UTC); backfill")
@@ -111,6 +105,23 @@ def _parser() -> argparse.ArgumentParser:
     mo.add_argument("--rules", required=True, help="monitoring plan (YAML)")
     mo.add_argument("--view", action="append", help="only these views (repeatable)")
     return p
+
+
+def _security_commands(sub: Any) -> None:
+    """``history``, ``policy`` and ``keys``."""
+    hi = sub.add_parser("history", help="who changed an object, and who wrote its feature table")
+    hi.add_argument("name")
+    hi.add_argument("--json", action="store_true", help="one JSON document instead of tables")
+    po = sub.add_parser("policy", help="show or set who owns and who may read a view")
+    po.add_argument("view")
+    po.add_argument("--owner", action="append", default=[], help="an owner (repeatable)")
+    po.add_argument("--reader", action="append", default=[], help="a reader (repeatable)")
+    po.add_argument("--clear", action="store_true", help="remove every owner and reader")
+    ke = sub.add_parser("keys", help="API keys of the feature server (needs no config)")
+    ke_sub = ke.add_subparsers(dest="keys_command", required=True)
+    ke_sub.add_parser("new", help="print a new random key and its sha256 for server.api_keys")
+    kh = ke_sub.add_parser("hash", help="print the sha256 of a key (read from stdin if not given)")
+    kh.add_argument("key", nargs="?")
 
 
 def _scheduling_commands(sub: Any) -> None:
@@ -235,6 +246,20 @@ def _history(store: FeatureStore, args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy(store: FeatureStore, args: argparse.Namespace) -> int:
+    """``fstore policy VIEW``: print the view's access policy, or set it first."""
+    if args.owner or args.reader or args.clear:
+        store.registry.set_access_policy(args.view, owners=args.owner, readers=args.reader)
+        store.refresh_online_cache()
+    store.get_feature_view(args.view)  # NotFoundError listing the views
+    try:
+        policy = store.registry.get("access_policy", args.view).definition
+    except FstoreError:
+        policy = {"view": args.view, "owners": [], "readers": []}
+    print(json.dumps(dict(policy)))
+    return 0
+
+
 def _keys(args: argparse.Namespace) -> int:
     """``fstore keys new|hash``: make a key, or hash one, for ``server.api_keys``."""
     import secrets
@@ -340,6 +365,7 @@ _COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
     "list": _list,
     "describe": _describe,
     "history": _history,
+    "policy": _policy,
     "materialize": _materialize,
     "versions": _versions,
     "diff": _diff,

@@ -42,6 +42,7 @@ class FeatureTables:
     ) -> MaterializationResult:
         """Recompute ``start <= feature_timestamp <= end`` of a view (one Delta commit)."""
         fv, keys, version = self._view(view)
+        self._ctx.check_write([view], "materialize")
         with _conflicts_typed(view):
             return backfill(
                 self._ctx.spark,
@@ -75,6 +76,7 @@ class FeatureTables:
     ) -> MaterializationResult:
         """Bring a view's table up to ``end`` (default now), touching only new data."""
         fv, keys, version = self._view(view)
+        self._ctx.check_write([view], "materialize")
         late = DEFAULT_LATENESS if lateness is None else parse_duration(lateness)
         with _conflicts_typed(view):
             return incremental(

@@ -62,6 +62,7 @@ class TrainingSets:
         """
         snap = self._ctx.snapshot(registry_version)
         wanted = {r.split(":", 1)[0] for r in refs}
+        self._ctx.check_read(wanted, snap if registry_version is None else None)
         labels, entity_source = self._entity_rows(entity_df)
         labels = to_spark_df(self._ctx.spark, labels)  # once: pandas is converted one time
         ts = get_historical_features(
@@ -126,6 +127,7 @@ class TrainingSets:
         as_of_timestamp: datetime | str | None = None,
     ) -> DataFrame:
         """A view's feature table, now or as of a Delta version / instant (lazy)."""
+        self._ctx.check_read([view])
         return read_feature_table(
             self._ctx.spark,
             self._ctx.root,

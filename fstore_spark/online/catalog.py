@@ -24,6 +24,8 @@ from fstore_spark.core import (
 from fstore_spark.errors import EntityRowError, NotFoundError, NotServedError
 from fstore_spark.lakehouse.tables import to_utc
 from fstore_spark.registry.context import StoreContext
+from fstore_spark.registry.policy import CATEGORY as POLICY
+from fstore_spark.registry.policy import Policies, reader
 from fstore_spark.registry.snapshot import RegistrySnapshot
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ class ServingCatalog:
         self.feature_sets = snap.feature_sets
         self.serving = snap.settings("online_serving")
         self.join_keys = {name: snap.typed_join_keys(v) for name, v in self.views.items()}
+        self.policies = Policies(snap.settings(POLICY))
         # compiled plans per request shape; bounded, so clients sending ever new feature
         # lists cannot grow the process: the least recently used plan is dropped
         self._plans: OrderedDict[tuple[Any, ...], ReadPlan] = OrderedDict()
@@ -227,6 +230,8 @@ class OnlineServing:
     def _sync(self, cat: ServingCatalog, name: str, **options: Any) -> SyncResult:
         from fstore_spark.online.sync import sync_view
 
+        cat.policies.check_write([name], self._ctx.identity, "sync")
+
         return sync_view(
             self._ctx.spark,
             self._ctx.root,
@@ -255,6 +260,9 @@ class OnlineServing:
             raise EntityRowError("give exactly one of features=[...] or feature_set=...")
         catalog = self.catalog()
         plan = catalog.plan(self.store, features, feature_set, full_feature_names, set_features)
+        if catalog.policies.by_view:
+            views = [vr.view for vr in plan.views]
+            catalog.policies.check_read(views, reader(self._ctx.identity))
         if entity_rows is None:
             entity_rows = _rows_from_keys(plan.join_keys, entity_keys)
         return self.store.read(plan, entity_rows)

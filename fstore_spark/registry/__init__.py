@@ -1,2 +1,1 @@
 """The Delta-backed registry of definitions, repo loading and registry snapshots."""
-

@@ -10,10 +10,12 @@ from the registry keeps it in :meth:`StoreContext.cached`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fstore_spark.lakehouse.names import TableSpace, bind, create_schema
+from fstore_spark.registry.policy import CATEGORY as POLICY
+from fstore_spark.registry.policy import Policies, reader
 from fstore_spark.registry.registry import Plan, Registry, current_identity
 from fstore_spark.registry.snapshot import RegistrySnapshot
 from fstore_spark.registry.source_tables import check_against_tables
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["StoreContext"]
 
 _T = TypeVar("_T")
+_POLICIES = "registry.policies"
 
 
 class StoreContext:
@@ -79,8 +82,23 @@ class StoreContext:
                 self.config.registry_path,
                 max_retries=self.config.registry.max_commit_retries,
                 user=self.identity,
+                on_write=self.forget,
             )
         return self._registry
+
+    def policies(self, snap: RegistrySnapshot | None = None) -> Policies:
+        """The access policies in force (of ``snap`` when it is the latest registry state)."""
+        if snap is not None:
+            return Policies(snap.settings(POLICY))
+        return self.cached(_POLICIES, lambda: Policies(self.latest().settings(POLICY)))
+
+    def check_read(self, views: Iterable[str], snap: RegistrySnapshot | None = None) -> None:
+        """Raise ``AccessDeniedError`` unless this identity may read ``views``."""
+        self.policies(snap).check_read(views, reader(self.identity))
+
+    def check_write(self, views: Iterable[str], doing: str) -> None:
+        """Raise ``AccessDeniedError`` unless this identity owns ``views`` (when owned)."""
+        self.policies().check_write(views, self.identity, doing)
 
     @property
     def root(self) -> str:

@@ -47,6 +47,7 @@ Category = Literal[
     "ab_test",
     "transformation",
     "schedule",
+    "access_policy",
 ]
 CATEGORIES: tuple[Category, ...] = get_args(Category)
 DEFINITION_CATEGORIES = ("entity", "data_source", "feature_view", "feature_set")
@@ -321,6 +322,7 @@ def _change(
 
 def definition_digest(d: Mapping[str, Any]) -> str:
     """:func:`definition_hash` of a definition already in its ``to_dict()`` form."""
+
     class _D:
         def to_dict(self) -> dict[str, Any]:
             return dict(d)

@@ -38,7 +38,7 @@ import getpass
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,8 @@ from fstore_spark.registry.plan import (
     compute_plan,
     definition_digest,
 )
+from fstore_spark.registry.policy import CATEGORY as POLICY
+from fstore_spark.registry.policy import AccessPolicy, Policies
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -136,12 +138,14 @@ class Registry:
         *,
         max_retries: int = 10,
         user: str | None = None,
+        on_write: Callable[[], None] | None = None,
     ) -> None:
-        """Open (lazily create) the registry at ``path``."""
+        """Open (lazily create) the registry at ``path``; ``on_write`` runs after each write."""
         self._spark = spark
         self.path = path
         self._max_retries = max_retries
         self._user = user
+        self._on_write = on_write
         # entries per registry version: a version never changes, so a read of it is kept
         self._by_version: dict[int, _list[RegistryEntry]] = {}
 
@@ -344,6 +348,8 @@ class Registry:
 
         Raises:
             DefinitionError: invalid definitions; nothing was written.
+            AccessDeniedError: a changed view's access policy lists owners, and this
+                registry's user is not one of them; nothing was written.
             RegistryError: conflicts persisted after ``max_retries`` retries.
         """
         objs = list(objects)
@@ -355,8 +361,11 @@ class Registry:
             plan = compute_plan(current, self.version(), objs, sets, prune)
             if not plan.has_changes:
                 return plan
+            _check_owners(plan, current, self._user or current_identity())
             try:
                 self._merge(plan, current)
+                if self._on_write is not None:
+                    self._on_write()
                 return plan
             except Exception as exc:
                 if not (isinstance(exc, _Stale) or is_commit_conflict(exc)):
@@ -368,6 +377,20 @@ class Registry:
             f"{self._max_retries} retries ({type(last_error).__name__}). Fix: retry, or raise "
             "registry.max_commit_retries."
         )
+
+    def set_access_policy(
+        self, view: str, *, owners: Iterable[str] = (), readers: Iterable[str] = ()
+    ) -> AccessPolicy:
+        """Set who owns and who may read ``view`` (empty lists: anyone; see ``policy``).
+
+        Raises:
+            NotFoundError: no such view.
+            AccessDeniedError: the view's current owners do not include this user.
+        """
+        self.get("feature_view", view)
+        policy = AccessPolicy(view, tuple(owners), tuple(readers))
+        self.apply([], settings={(POLICY, view): policy.to_dict()})
+        return policy
 
     def _ensure_table(self) -> None:
         schema = self._spark.createDataFrame([], _SCHEMA).schema
@@ -441,3 +464,16 @@ def _audit(plan: Plan, user: str) -> str:
         if c.action != "unchanged"
     ]
     return json.dumps({"fstore_registry": True, "by": user, "changes": changes}, sort_keys=True)
+
+
+def _check_owners(plan: Plan, current: Mapping[tuple[str, str], RegistryEntry], who: str) -> None:
+    """Refuse a plan changing a view (or its policy) whose current policy names other owners."""
+    entries = {n: e.definition for (c, n), e in current.items() if c == POLICY}
+    if not entries:
+        return
+    touched = [
+        c.name
+        for c in plan.changes
+        if c.action != "unchanged" and c.category in ("feature_view", POLICY)
+    ]
+    Policies(entries).check_write(touched, who, "change")

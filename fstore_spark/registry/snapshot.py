@@ -25,9 +25,7 @@ from fstore_spark.registry.registry import RegistryEntry
 __all__ = ["RegistrySnapshot", "join_keys_of", "typed_join_keys_of"]
 
 
-def typed_join_keys_of(
-    view: FeatureView, entities: Mapping[str, Entity]
-) -> list[tuple[str, str]]:
+def typed_join_keys_of(view: FeatureView, entities: Mapping[str, Entity]) -> list[tuple[str, str]]:
     """``(column, dtype)`` of a view's join keys, from its entities, in declared order.
 
     A key shared by two entities appears once, where it first appears.

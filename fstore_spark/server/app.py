@@ -62,6 +62,7 @@ from fstore_spark.errors import (
     NotFoundError,
     OnlineStoreError,
 )
+from fstore_spark.registry.policy import reading_as
 from fstore_spark.server.auth import Grant, KeyRing
 from fstore_spark.server.limits import BodyLimit, too_large
 
@@ -342,12 +343,13 @@ def _routes(app: FastAPI, store: FeatureStore, keys: KeyRing) -> None:
                 "Fix: split the request."
             )
             return JSONResponse(status_code=413, content=too_large(detail))
-        resp = store.get_online_features(
-            body.features,
-            body.entity_rows,
-            feature_set=body.feature_set,
-            full_feature_names=body.full_feature_names,
-        )
+        with reading_as(grant.name):  # views' access policies list key names as readers
+            resp = store.get_online_features(
+                body.features,
+                body.entity_rows,
+                feature_set=body.feature_set,
+                full_feature_names=body.full_feature_names,
+            )
         _log.debug(
             "get-online-features by %s: %d rows in %.1f ms",
             grant.name,

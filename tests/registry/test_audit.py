@@ -93,3 +93,77 @@ def test_history_names_who_changed_and_who_materialized(
     assert cli_main(["--config", str(cfg), "history", "spend", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [c["applied_by"] for c in doc["changes"]] == ["alice", "bob"]
+
+
+def test_access_policies_are_enforced_by_store_and_server(
+    spark, lakehouse: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from fstore_spark.config import hash_key
+    from fstore_spark.errors import AccessDeniedError
+    from fstore_spark.server import create_app
+
+    monkeypatch.delenv("FSTORE_USER", raising=False)
+
+    def as_(who: str) -> FeatureStore:
+        keys = [
+            {"name": name, "sha256": hash_key(f"key-of-{name}"), "views": ["*"]}
+            for name in ("carol", "dave")
+        ]
+        cfg = FeatureStoreConfig.for_local(
+            lakehouse,
+            project="t",
+            identity=who,
+            online_store={"url": redis_url},
+            server={"api_keys": keys},
+        )
+        return FeatureStore(config=cfg, spark=spark)
+
+    alice, bob, carol = as_("alice"), as_("bob"), as_("carol")
+    rows = [(f"c{i % 3}", T0 + timedelta(hours=i), float(i)) for i in range(12)]
+    spark.createDataFrame(
+        rows, "customer_id string, event_timestamp timestamp, amount double"
+    ).write.format("delta").save(alice.table_path("raw/tx"))
+    alice.apply(_defs("7d"))
+    alice.materialize("spend", T0, T0 + timedelta(days=1))
+    alice.sync_online()
+    labels = spark.createDataFrame(
+        [("c1", T0 + timedelta(days=1))], "customer_id string, event_timestamp timestamp"
+    )
+    assert bob.read_view("spend").count() > 0  # no policy yet: open to everyone
+
+    alice.registry.set_access_policy("spend", owners=["alice"], readers=["carol"])
+
+    # bob neither owns nor reads it: every write and read through the store is refused
+    with pytest.raises(AccessDeniedError, match="only their owners \\(alice\\)"):
+        bob.apply(_defs("30d"))
+    assert bob.get_feature_view("spend").aggregations[0].window == timedelta(days=7)
+    with pytest.raises(AccessDeniedError, match="materialize"):
+        bob.materialize("spend", T0, T0 + timedelta(days=1))
+    with pytest.raises(AccessDeniedError, match="sync"):
+        bob.sync_online("spend")
+    with pytest.raises(AccessDeniedError, match="'bob' may not read"):
+        bob.get_historical_features(labels, ["spend:spent"])
+    with pytest.raises(AccessDeniedError):
+        bob.read_view("spend")
+    with pytest.raises(AccessDeniedError):
+        bob.get_online_features(["spend:spent"], entity_keys=["c1"])
+    with pytest.raises(AccessDeniedError):
+        bob.registry.set_access_policy("spend", owners=["bob"])
+
+    # carol reads (not writes); alice, the owner, does both
+    assert carol.get_historical_features(labels, ["spend:spent"]).to_pandas()["spent"].notna().all()
+    assert carol.get_online_features(["spend:spent"], entity_keys=["c1"]).to_dict()["spent"][0]
+    with pytest.raises(AccessDeniedError):
+        carol.materialize("spend", T0, T0 + timedelta(days=1))
+    alice.apply(_defs("30d"))
+    assert alice.get_feature_view("spend").aggregations[0].window == timedelta(days=30)
+
+    # the server checks a view's readers against the key's name
+    with TestClient(create_app(alice, refresh_seconds=None)) as client:
+        body = {"features": ["spend:spent"], "entity_rows": [{"customer_id": "c1"}]}
+        ok = client.post("/get-online-features", json=body, headers={"X-API-Key": "key-of-carol"})
+        assert ok.status_code == 200, ok.text
+        no = client.post("/get-online-features", json=body, headers={"X-API-Key": "key-of-dave"})
+        assert no.status_code == 403 and no.json()["error"] == "AccessDeniedError", no.text
