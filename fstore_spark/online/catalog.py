@@ -239,6 +239,7 @@ class OnlineServing:
             cat.join_keys[name],
             self.store,
             expire_after=cat.expire_after(name),
+            by=self._ctx.identity,
             **options,
         )
 

@@ -89,6 +89,7 @@ def sync_view(
     now: datetime | None = None,
     partitions: int | None = None,
     fail_after_partitions: int | None = None,
+    by: str | None = None,
 ) -> SyncResult:
     """Sync one view's feature table to Redis (see the module docstring for the semantics).
 
@@ -108,6 +109,7 @@ def sync_view(
         fail_after_partitions: **Test hook**: partitions after the first N write one batch and
             then fail, as if the job were killed mid-run. The state is not advanced, so the next
             run resumes.
+        by: Who runs the sync, recorded as ``synced_by`` in the view's sync state.
 
     Returns:
         What the run did.
@@ -125,6 +127,7 @@ def sync_view(
         state = online.state(view.name)
         job = SyncJob(spark, project_root, view, join_keys, online, expire_after, partitions)
         job.fail_after = fail_after_partitions
+        job.by = by
         usual = mode == "incremental" and state.version is not None and state.pending_ns is None
         # the usual run reads the commits since the last sync straight from the Delta log
         version = job.load_commits(state.version if usual else None)

@@ -96,6 +96,7 @@ class SyncJob:
         self.expire_after = expire_after
         self.partitions = partitions or parallelism(spark)
         self.fail_after = fail_after
+        self.by: str | None = None  # who runs it, recorded in the sync state
         self.commits: list[Commit] = []  # newest first
         self.schema: str | None = None  # the table's, when its files read as plain Parquet
         self.path = feature_table_path(project_root, view)
@@ -226,8 +227,8 @@ class SyncJob:
     # ------------------------------------------------------------------ reporting
 
     def meta(self, extra: dict[str, Any]) -> Any:
-        """Fields of the ``_meta`` hash to record: ``extra`` plus when the sync finished."""
-        return {"synced_at_us": time.time_ns() // 1000, **extra}
+        """Fields of the ``_meta`` hash to record: ``extra``, when the sync finished, by whom."""
+        return {"synced_at_us": time.time_ns() // 1000, "synced_by": self.by or "", **extra}
 
     def result(self, **kw: Any) -> SyncResult:
         """The run's :class:`SyncResult` (no keys unlinked, not resumed, 0 s unless given)."""

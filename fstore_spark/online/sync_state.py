@@ -45,6 +45,7 @@ class SyncState:
             sync of another lakehouse's table (same project and key prefix on one Redis) is
             not this table's.
         synced_at_us: When the last sync finished.
+        synced_by: Who ran it (the store's identity), if recorded.
         pending_ns: Namespace of a full reload that started but did not flip (crashed).
         pending_version: Delta version that reload was reading.
         pending_as_of_us: Its "as of" instant.
@@ -59,6 +60,7 @@ class SyncState:
     definition_hash: str | None = None
     table: str | None = None
     synced_at_us: int | None = None
+    synced_by: str | None = None
     pending_ns: int | None = None
     pending_version: int | None = None
     pending_as_of_us: int | None = None
@@ -72,7 +74,7 @@ class SyncState:
             raw = h.get(name.encode())
             return None if raw is None or raw == b"" else int(raw)
 
-        dh, table = h.get(b"definition_hash"), h.get(b"table")
+        dh, table, by = h.get(b"definition_hash"), h.get(b"table"), h.get(b"synced_by")
         return cls(
             ns=i("ns"),
             version=i("version"),
@@ -81,6 +83,7 @@ class SyncState:
             definition_hash=None if dh is None else dh.decode(),
             table=None if table is None else table.decode(),
             synced_at_us=i("synced_at_us"),
+            synced_by=by.decode() if by else None,
             pending_ns=i("pending_ns"),
             pending_version=i("pending_version"),
             pending_as_of_us=i("pending_as_of_us"),

@@ -7,10 +7,11 @@ any mistake before a single check runs.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from fstore_spark.errors import DefinitionError
@@ -116,9 +117,12 @@ def _rules(spec: Mapping[str, Any], at: str) -> list[MonitorRule]:
     """The view's monitor rules, then one ``expectation`` rule holding all its expectations."""
     rules: list[MonitorRule] = []
     for i, r in enumerate(spec.get("rules") or []):
+        unknown = sorted(set(r) - _RULE_KEYS)
+        if unknown:
+            raise DefinitionError(f"{at} rule {i}: {_unknown_keys(unknown)}")
         try:
             rules.append(MonitorRule(**r))
-        except TypeError as exc:  # an unknown or missing rule field
+        except TypeError as exc:  # a missing rule field
             raise DefinitionError(f"{at} rule {i}: {exc}") from exc
     exps: list[Expectation] = []
     for column, espec in (spec.get("expectations") or {}).items():
@@ -126,6 +130,18 @@ def _rules(spec: Mapping[str, Any], at: str) -> list[MonitorRule]:
     if exps:
         rules.append(MonitorRule("expectation", expectations=tuple(exps)))
     return rules
+
+
+_RULE_KEYS = {f.name for f in fields(MonitorRule)}
+
+
+def _unknown_keys(unknown: list[str]) -> str:
+    """Which keys are unknown, the closest known ones, and every valid key."""
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, sorted(_RULE_KEYS), n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"unknown key {', '.join(hints)}. Fix: use only {', '.join(sorted(_RULE_KEYS))}."
 
 
 def _expand_env(text: str, where: str) -> str:
