@@ -12,8 +12,9 @@ Endpoints:
   ``"-Infinity"`` (strict JSON has no such numbers).
 * ``GET /health`` -- 200 ``{"status": "ok", "redis_ms": ...}`` or 503 when Redis is down; open
   to everyone.
-* ``GET /openapi.json``, ``/docs`` -- the OpenAPI spec and its UI (``server.docs: false`` turns
-  them off).
+* ``GET /openapi.json``, ``/docs`` -- the OpenAPI spec and its UI, served with the package's own
+  Swagger UI assets (no CDN: it works offline); ``/`` redirects to ``/docs``. ``server.docs:
+  false`` turns them off.
 
 With API keys configured (``server.api_keys``), ``/get-online-features`` needs a key
 (``Authorization: Bearer <key>`` or ``X-API-Key``): 401 without a valid one, 403 for a view or
@@ -266,14 +267,17 @@ def create_app(store: FeatureStore, *, refresh_seconds: float | None = 60.0) -> 
         finally:
             refresher.close()
 
-    docs = {} if cfg.docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
     app = FastAPI(
         title="fstore_spark feature server",
         version="1",
         description="Latest feature values from the Redis online store.",
         lifespan=lifespan,
-        **docs,  # type: ignore[arg-type]
+        docs_url=None,  # served below, from the package's own assets
+        redoc_url=None,
+        openapi_url="/openapi.json" if cfg.docs else None,
     )
+    if cfg.docs:
+        _docs(app)
     app.state.reload_now = refresher.now
     app.state.keys = keys
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
@@ -284,6 +288,30 @@ def create_app(store: FeatureStore, *, refresh_seconds: float | None = 60.0) -> 
 
     _routes(app, store, keys)
     return app
+
+
+def _docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI from local assets: works offline) and ``/`` redirecting to it."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse, RedirectResponse
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="fstore_spark feature server",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
 
 
 def _authorize(store: FeatureStore, keys: KeyRing, request: Request, body: Any) -> Grant:

@@ -128,6 +128,7 @@ def test_access_policies_are_enforced_by_store_and_server(
     alice.apply(_defs("7d"))
     alice.materialize("spend", T0, T0 + timedelta(days=1))
     alice.sync_online()
+    assert alice.online_store.state("spend").synced_by == "alice"
     labels = spark.createDataFrame(
         [("c1", T0 + timedelta(days=1))], "customer_id string, event_timestamp timestamp"
     )

@@ -396,3 +396,30 @@ def test_serving_beyond_loopback_needs_keys(tmp_path: Path) -> None:
     store = FeatureStore(config=FeatureStoreConfig.for_local(tmp_path, project="p"))
     with pytest.raises(ConfigError, match="server.api_keys"):
         serve(store, host="0.0.0.0", port=free_port())
+
+
+def test_docs_work_offline_from_the_servers_own_assets(server: dict[str, Any]) -> None:
+    import re
+
+    port = server["port"]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/")
+    resp = conn.getresponse()
+    resp.read()
+    assert resp.status in (302, 307) and resp.getheader("location") == "/docs"
+    conn.request("GET", "/docs")
+    html = conn.getresponse().read().decode()
+    assert re.findall(r"https?://", html) == []  # no CDN
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert any(a.endswith("swagger-ui-bundle.js") for a in assets)
+    assert any(a.endswith("swagger-ui.css") for a in assets)
+    for asset in assets:
+        conn.request("GET", asset)
+        got = conn.getresponse()
+        body = got.read()
+        assert got.status == 200 and len(body) > 500, asset
+    conn.request("GET", "/openapi.json")
+    spec = json.loads(conn.getresponse().read())
+    conn.close()
+    example = spec["components"]["schemas"]["GetOnlineFeaturesRequest"]["properties"]
+    assert example["entity_rows"]["examples"]  # request examples in the schema
