@@ -52,6 +52,10 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 _MANIFEST = "MANIFEST"
 
 
+LOG4J_FILE = Path(__file__).with_name("log4j2.properties")
+"""Spark's log settings for sessions built here: errors only (see the file)."""
+
+
 def default_jars_dir() -> Path:
     """Folder of the Delta JAR cache: ``$FSTORE_JARS_DIR`` or ``<checkout>/.cache/jars``."""
     env = os.environ.get("FSTORE_JARS_DIR")
@@ -169,6 +173,8 @@ def _wanted_conf(cfg: SparkConfig, launcher: dict[str, str]) -> dict[str, str]:
         wanted["spark.sql.shuffle.partitions"] = str(cfg.shuffle_partitions)
     if cfg.driver_memory:
         wanted["spark.driver.memory"] = cfg.driver_memory
+    if not launcher:  # this process starts the driver JVM: quiet Spark's own logging
+        wanted["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={LOG4J_FILE}"
     if not _delta_provided(launcher):
         jars = delta_jars(cfg.jars_dir)
         existing = launcher.get("spark.jars")
@@ -213,5 +219,6 @@ def _build(wanted: dict[str, str], launcher: dict[str, str]) -> SparkSession:
             f"could not start Spark (master={master!r}): {exc}. Fix: check that Java 17 is on "
             "PATH (java -version) and that spark.* options in the config are valid."
         ) from exc
-    spark.sparkContext.setLogLevel("WARN")
+    quiet = wanted.get("spark.driver.extraJavaOptions", "").endswith(str(LOG4J_FILE))
+    spark.sparkContext.setLogLevel("ERROR" if quiet and not launcher else "WARN")
     return spark

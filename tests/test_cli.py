@@ -108,3 +108,20 @@ def test_init_apply_materialize_on_the_scaffold(
         assert row.spent_7d == pytest.approx(in7["amount"].sum()) or (
             len(in7) == 0 and pd.isna(row.spent_7d)
         )
+
+    # a materialization from the shell: its steps with counts, and little else
+    code, out, err, _ = _run(
+        "materialize", "customer_spending", "--start", "2024-01-01", "--end", "2024-03-01",
+        cwd=folder,
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["rows_written"] == result["rows_written"]
+    ours = [line for line in err.splitlines() if line.startswith("fstore: ")]
+    others = [line for line in err.splitlines() if line.strip() and not line.startswith("fstore: ")]
+    print("\n".join(others))
+    assert len(others) <= 5, others
+    assert any("reading the source" in line for line in ours)
+    assert any(
+        f"{result['rows_written']:,} rows written" in line and "Delta version" in line
+        for line in ours
+    ), ours

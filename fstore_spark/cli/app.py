@@ -9,6 +9,7 @@ fix>``, and exits 1; bad usage exits 2; ``--debug`` adds the traceback.
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import traceback
@@ -137,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from fstore_spark.cli import commands  # noqa: F401 - registers the commands
 
     _DEBUG["on"] = "--debug" in (sys.argv[1:] if argv is None else argv)
+    _show_progress()
     try:
         result = cli.main(
             args=list(argv) if argv is not None else None, prog_name="fstore", standalone_mode=False
@@ -158,6 +160,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return result if isinstance(result, int) else 0
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler writing to whatever ``sys.stderr`` is when a record is emitted."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        """The current standard error."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+def _show_progress() -> None:
+    """Print the library's INFO log (steps, counts, seconds) on stderr as ``fstore: ...``."""
+    logger = logging.getLogger("fstore_spark")
+    if any(getattr(h, "_fstore_cli", False) for h in logger.handlers):
+        return
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("fstore: %(message)s"))
+    handler._fstore_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def _fail(message: str) -> None:

@@ -9,6 +9,7 @@ handled as aware UTC datetimes on the driver and as epoch microseconds in Spark 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,15 @@ __all__ = [
     "lit_ts",
     "to_us",
 ]
+
+_log = logging.getLogger("fstore_spark.offline")
+# what each step of a run does, for the log
+_STEPS = {
+    "source": "reading the source",
+    "tiles": "rolling events up into tiles",
+    "features": "computing and writing the feature rows",
+    "changes": "counting the rows added, changed and removed",
+}
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -112,7 +122,7 @@ class MaterializationResult:
         (late, invalid) events it set aside, ``t0`` its ``time.perf_counter()`` at start.
         """
         late, invalid = quarantined
-        return cls(
+        result = cls(
             run_id=run_id,
             view=ctx.view.name,
             mode=mode,
@@ -129,6 +139,39 @@ class MaterializationResult:
             seconds=time.perf_counter() - t0,
             steps=dict(ctx.steps),
         )
+        result.log()
+        return result
+
+    def log(self) -> None:
+        """Log what the run wrote (``fstore_spark.offline``, INFO; quarantined rows: WARNING)."""
+        changes = (
+            ""
+            if self.rows_added is None
+            else f" ({self.rows_added:,} added, {self.rows_changed:,} changed, "
+            f"{self.rows_removed:,} removed)"
+        )
+        _log.info(
+            "%s: %s %s .. %s: %s rows written%s, Delta version %s, %.1f s",
+            self.view,
+            self.mode,
+            f"{self.start:%Y-%m-%d %H:%M}",
+            f"{self.end:%Y-%m-%d %H:%M}",
+            f"{self.rows_written:,}",
+            changes,
+            self.table_version,
+            self.seconds,
+        )
+        for count, kind in (
+            (self.late_events_quarantined, "late"),
+            (self.invalid_events_quarantined, "invalid"),
+        ):
+            if count:
+                _log.warning(
+                    "%s: %s %s event(s) quarantined (see `fstore_spark.offline.quarantine`)",
+                    self.view,
+                    f"{count:,}",
+                    kind,
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict."""
@@ -193,12 +236,15 @@ class RunContext:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        """Add the wall-clock time of the block to ``steps[name]``."""
+        """Add the wall-clock time of the block to ``steps[name]``; log the step (INFO)."""
         t0 = time.perf_counter()
+        _log.info("%s: %s ...", self.view.name, _STEPS.get(name, name))
         try:
             yield
         finally:
-            self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
+            self.steps[name] = self.steps.get(name, 0.0) + seconds
+            _log.info("%s: %s done, %.1f s", self.view.name, name, seconds)
 
     def read_source(self) -> tuple[DataFrame, int | None]:
         """The source as of its current Delta version, and that version (lazy).

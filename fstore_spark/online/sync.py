@@ -30,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 __all__ = ["SyncResult", "spark_dtypes", "sync_view"]
+
+_log = logging.getLogger("fstore_spark.online")
 
 
 def _run(job: SyncJob, state: SyncState, mode: str, version: int, as_of_us: int) -> SyncResult:
@@ -136,4 +139,16 @@ def sync_view(
         leftover = 0 if left is None else remove_old_namespace(job, left)
         result = _run(job, state, mode, version, as_of_us)
     unlinked = result.keys_unlinked + leftover
-    return replace(result, seconds=time.perf_counter() - t0, keys_unlinked=unlinked)
+    done = replace(result, seconds=time.perf_counter() - t0, keys_unlinked=unlinked)
+    _log.info(
+        "%s: sync %s to Delta version %s: %s keys written, %s deleted, %s skipped, %.1f s (%s)",
+        view.name,
+        done.mode,
+        done.version,
+        f"{done.keys_written:,}",
+        f"{done.keys_deleted:,}",
+        f"{done.keys_skipped:,}",
+        done.seconds,
+        done.reason,
+    )
+    return done
