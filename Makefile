@@ -1,6 +1,6 @@
 # fstore_spark — `make help` lists the targets.
-# A fresh machine needs only Python 3.11, Java 17, Maven and redis-server (.ci/run installs the
-# last two); every target below sets up what it needs first.
+# A fresh machine needs only Python 3.11 and make: scripts/setup_machine.sh installs Java 17,
+# Maven and redis-server (apt-get or Homebrew); every target below sets up what it needs first.
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/uv pip install -q --python $(PY) -c constraints.txt -e '.[dev]'
 	touch $@
 
-setup: $(STAMP)  ## create .venv, install the package with dev extras (uv), fetch the Delta JARs
+setup: $(STAMP)  ## install what the machine lacks (Java, Maven, redis-server), .venv, Delta JARs
+	@scripts/setup_machine.sh
 	@scripts/fetch_jars.sh $(PY)
 
 jars: setup  ## fetch the Delta JARs from Maven Central into .cache/jars (once; no-op after)
@@ -29,6 +30,7 @@ lint: setup  ## ruff + mypy on the package
 	$(BIN)/mypy
 
 test: setup lint  ## set up, lint, type-check, run the whole test suite
+	@scripts/setup_machine.sh --with-browser
 	$(BIN)/pytest
 
 test-fast: setup  ## the tests that need no Spark session
