@@ -124,7 +124,7 @@ def _touched_keys(
     as_of_us: int,
     due: bool,
 ) -> DataFrame:
-    """The keys of every entity to recompute (broadcast when few).
+    """The keys of every entity to recompute.
 
     Those the commits changed, and (when ``due``) those with rows that were in the future at
     the last sync and are current now.
@@ -141,10 +141,6 @@ def _touched_keys(
     assert touched is not None
     for k in job.key_names:
         touched = touched.where(F.col(k).isNotNull())
-    if job.changed_rows(state.version) <= _BROADCAST_ROWS:
-        # few changes (the usual case): ship the changed keys to every task instead of
-        # shuffling the whole table for the semi join
-        touched = F.broadcast(touched)
     return touched
 
 
@@ -176,7 +172,13 @@ def _recompute(
     prev = state.version
     snapshot = job.snapshot(version)
     keys = _touched_keys(job, touched, snapshot, state, as_of_us, due)
-    rows = snapshot.join(keys, on=job.key_names, how="left_semi")
+    # few changes (the usual case): ship the changed keys to every task instead of shuffling
+    # the whole table for the semi join (the hint goes on the join's side only: ``keys`` is
+    # used again below, where a hint would be ignored with a warning)
+    small = job.changed_rows(state.version) <= _BROADCAST_ROWS
+    from pyspark.sql import functions as F
+
+    rows = snapshot.join(F.broadcast(keys) if small else keys, on=job.key_names, how="left_semi")
     writes = job.writes(rows, state.ns, as_of_us, job.partitions, "D", also_keys=keys)
     counts = run_writers(writes, job.spec(version))
     if due:  # recompute the next future instant over the whole table
