@@ -458,6 +458,21 @@ class FeatureStore:
         """
         return self._quality.run_plan(plan, views)
 
+    def report(
+        self,
+        view: str,
+        *,
+        baseline_version: int | None = None,
+        version: int | None = None,
+        path: str | os.PathLike[str] | None = None,
+        expectations: list[Expectation] | None = None,
+    ) -> str:
+        """Write one self-contained HTML report: statistics, plots, drift, expectations, alerts.
+
+        Default: latest version vs the one before; returns the path; logged to an active MLflow run.
+        """
+        return self._quality.report(view, (baseline_version, version), path, expectations)
+
     # ------------------------------------------------------------------ feature set versions
 
     def create_feature_set(

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from fstore_spark.cli import operations as _operations  # noqa: F401 - registers commands
+from fstore_spark.cli import report as _report  # noqa: F401 - registers report
 from fstore_spark.cli import scaffold as _scaffold  # noqa: F401 - registers init
 from fstore_spark.cli.app import Instant, cli, common, settings, store_of
 from fstore_spark.errors import FstoreError

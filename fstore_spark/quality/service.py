@@ -1,4 +1,4 @@
-"""Quality checks of a store's feature tables: validation, statistics, drift, monitoring.
+"""Quality checks of a store's feature tables: validation, statistics, drift, monitoring, reports.
 
 Each check reads a view's feature table (latest, or a Delta version, optionally a time
 window) and hands it to the engine functions of this package.
@@ -6,6 +6,7 @@ window) and hands it to the engine functions of this package.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,13 @@ from fstore_spark.quality import (
     validate,
     validate_tables,
     view_statistics,
+)
+from fstore_spark.quality.report import (
+    ReportSubject,
+    collect_report,
+    compared_versions,
+    default_report_path,
+    write_report,
 )
 from fstore_spark.registry.context import StoreContext
 
@@ -208,3 +216,32 @@ class Quality:
             )
             for p, senders in zip(chosen, channels, strict=True)
         ]
+
+    def report(
+        self,
+        view: str,
+        versions: tuple[int | None, int | None],
+        path: str | os.PathLike[str] | None,
+        expectations: list[Expectation] | None,
+    ) -> str:
+        """Write an HTML quality report of a view's version against a baseline; returns its path.
+
+        ``versions``: the baseline (default: the commit before the current one) and the current
+        version (default: the latest). The default path is
+        ``<config_dir>/reports/<view>_v<baseline>_v<current>.html``. Reading the view's rows
+        needs the right to read it (its access policy).
+
+        Raises:
+            NotFoundError: the view, its feature table or a version does not exist.
+            AccessDeniedError: the store's identity may not read the view.
+            ValidationError: no baseline was given and the version has no earlier one.
+        """
+        ctx = self._ctx
+        subject = ReportSubject(ctx.config.project, view, ctx.identity, tuple(self._features(view)))
+        ctx.check_read([view])
+        chosen, committed = compared_versions(ctx.spark, ctx.root, view, *versions)
+        report = collect_report(ctx.spark, ctx.root, subject, chosen, committed, expectations)
+        target = (
+            path if path is not None else default_report_path(ctx.config.config_dir, view, chosen)
+        )
+        return write_report(report, target)
