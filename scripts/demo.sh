@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end quickstart: ensures a Redis answers at the configured URL (starting a throwaway
-# redis-server on a free loopback port if none does), then runs the quickstart notebook as
-# plain Python. Outputs go under data/ (Delta tables, MLflow SQLite store and artifacts).
+# End-to-end demo: ensures a Redis answers at the configured URL (starting a throwaway
+# redis-server on a free loopback port if none does), then runs the five notebooks in
+# notebooks/ in order, as plain Python. Outputs go under data/ (Delta tables, MLflow SQLite
+# store and artifacts).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${1:-$ROOT/.venv/bin/python}"
@@ -26,4 +27,14 @@ else
   echo "demo: started a throwaway redis-server at $URL (stopped when the demo ends)"
 fi
 export FSTORE_REDIS_URL="$URL"
-"$PY" notebooks/01_quickstart.py
+# one Python process (one Spark session) runs them one after the other, each in a fresh
+# namespace, as tasks of a Databricks job share a cluster
+"$PY" - notebooks/01_quickstart.py notebooks/02_training_with_mlflow.py \
+  notebooks/03_online_serving.py notebooks/04_quality_and_monitoring.py notebooks/05_ab_test.py <<'EOF_PY'
+import runpy
+import sys
+
+for path in sys.argv[1:]:
+    print(f"demo: {path}", flush=True)
+    runpy.run_path(path, run_name="__main__")
+EOF_PY
