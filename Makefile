@@ -39,7 +39,7 @@ test-fast: setup  ## the tests that need no Spark session
 check-install: setup  ## install the package next to other supported pyspark/delta/mlflow versions
 	scripts/check_install.sh $(PY)
 
-demo: setup  ## end-to-end quickstart (starts a throwaway redis-server if none answers)
+demo: setup  ## the five notebooks end to end (starts a throwaway redis-server if none answers)
 	scripts/demo.sh $(PY)
 
 wheel: setup  ## build dist/fstore_spark-<version>-py3-none-any.whl (ship it to executors)
