@@ -80,7 +80,8 @@ def serve(ctx: click.Context, host: str, port: int, refresh_seconds: float) -> i
     keys = [k.name for k in store.config.server.api_keys]
     who = f"API keys: {', '.join(keys)}" if keys else "no API keys: anyone who can connect reads"
     click.echo(f"fstore serve: http://{host}:{port} ({who})", err=True)
-    run_server(store, host=host, port=port, refresh_seconds=refresh_seconds)
+    # uvicorn's info level: one access line per request (method, path, status; never a key)
+    run_server(store, host=host, port=port, refresh_seconds=refresh_seconds, log_level="info")
     return 0
 
 

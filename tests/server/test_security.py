@@ -237,6 +237,10 @@ def test_keys_decide_who_reads_what(server: dict[str, Any]) -> None:
     conn.close()
 
     assert _request(port, "GET", "/health")[0] == 200  # open without a key
+    log = server["log"].read_text()
+    assert "http://127.0.0.1:" in log  # the address it serves
+    assert '"POST /get-online-features HTTP/1.1" 401' in log  # requests are logged
+    assert KEY_A not in log and KEY_ENV not in log
 
 
 def test_client_mistakes_are_4xx(server: dict[str, Any]) -> None:
