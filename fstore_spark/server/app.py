@@ -182,7 +182,7 @@ class _Refresher:
         self.wake.set()
 
     def _run(self) -> None:
-        last = self._registry_version()
+        last = self._registry_version() if self.every is not None else None
         tick = min(self.keys_every, self.every or self.keys_every)
         due_keys = due_registry = time.monotonic()
         while not self.stop.is_set():
