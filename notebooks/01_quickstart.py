@@ -26,11 +26,11 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 import fstore_spark
 from fstore_spark import FeatureStore, get_spark, load_config, temporal_split
+from fstore_spark.lakehouse.tables import latest_version
 
 cfg = load_config(os.environ.get("FSTORE_CONFIG", "conf/feature_store.yaml"))
 spark = get_spark(cfg.spark)
@@ -72,7 +72,7 @@ events = (
 events_path = store.table_path("raw/customer_transactions")
 on_time = events.where(F.col("event_timestamp") < F.lit(cutoff))
 on_time.write.format("delta").mode("overwrite").save(events_path)
-raw_first_version = DeltaTable.forPath(spark, events_path).history(1).first()["version"]
+raw_first_version = latest_version(spark, events_path)
 late = events.where(F.col("event_timestamp") >= F.lit(cutoff))
 late.write.format("delta").mode("append").save(events_path)
 

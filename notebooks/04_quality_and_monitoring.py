@@ -11,11 +11,11 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from fstore_spark import FeatureStore, get_spark, load_config
 from fstore_spark.errors import FstoreError
+from fstore_spark.lakehouse.tables import is_delta_table
 
 cfg = load_config(os.environ.get("FSTORE_CONFIG", "conf/feature_store.yaml"))
 spark = get_spark(cfg.spark)
@@ -26,7 +26,7 @@ TABLES = ("raw/customer_transactions", "raw/customer_demographics", "labels/chur
 
 def missing_from_quickstart() -> list[str]:
     """What 01_quickstart creates and this notebook needs, but is not there."""
-    missing = [t for t in TABLES if not DeltaTable.isDeltaTable(spark, store.table_path(t))]
+    missing = [t for t in TABLES if not is_delta_table(spark, store.table_path(t))]
     for view in VIEWS:
         try:
             store.get_feature_view(view)

@@ -14,10 +14,10 @@
 import os
 
 import pandas as pd
-from delta.tables import DeltaTable
 
 from fstore_spark import FeatureStore, get_spark, load_config
 from fstore_spark.errors import FstoreError
+from fstore_spark.lakehouse.tables import is_delta_table, latest_version
 
 cfg = load_config(os.environ.get("FSTORE_CONFIG", "conf/feature_store.yaml"))
 spark = get_spark(cfg.spark)
@@ -28,7 +28,7 @@ TABLES = ("raw/customer_transactions", "raw/customer_demographics", "labels/chur
 
 def missing_from_quickstart() -> list[str]:
     """What 01_quickstart creates and this notebook needs, but is not there."""
-    missing = [t for t in TABLES if not DeltaTable.isDeltaTable(spark, store.table_path(t))]
+    missing = [t for t in TABLES if not is_delta_table(spark, store.table_path(t))]
     for view in VIEWS:
         try:
             store.get_feature_view(view)
@@ -45,7 +45,7 @@ if missing:
         "the tables of 01_quickstart: run 01_quickstart first, with the same FSTORE_CONFIG."
     )
 labels_path = store.table_path("labels/churn")
-labels_version = DeltaTable.forPath(spark, labels_path).history(1).first()["version"]
+labels_version = latest_version(spark, labels_path)
 labels = spark.read.format("delta").option("versionAsOf", labels_version).load(labels_path)
 print(f"project {cfg.project!r}: {labels.count()} label rows (labels/churn v{labels_version})")
 
