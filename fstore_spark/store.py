@@ -243,7 +243,9 @@ class FeatureStore:
     ) -> MaterializationResult:
         """Bring a view's feature table up to ``end`` (default now), touching only new data.
 
-        ``lateness``: how late an event may arrive and still be taken (default 2 days).
+        ``lateness``: with the source's change data feed, every late event is taken unless
+        this caps how old it may be (older ones are quarantined; see ``replay_quarantine``);
+        without the feed, how far back new events are looked for (default 2 days).
         """
         return self._tables.incremental(view, end, lateness)
 
@@ -291,16 +293,15 @@ class FeatureStore:
         full_feature_names: bool = False,
         log_to_mlflow: bool | None = None,
         feature_service: str | None = None,
+        label_time_exact: bool = False,
     ) -> HistoricalFeatures:
         """Point-in-time correct features for label rows (see :mod:`fstore_spark.offline.asof`).
 
-        Reads each view's latest feature table (or the versions in ``as_of``); for the versions
-        a feature set version was pinned to, use :meth:`get_training_set`. ``entity_df``
-        (Spark or pandas DataFrame, or a Delta table read at its current version) has the join
-        keys and ``timestamp_column``; ``features`` are ``view:feature`` / ``view:*``
-        references, or ``feature_set`` (Feast's ``feature_service``) names a set (with
-        ``features`` too: a subset of the set's); ``as_of``
-        maps a view to a Delta version or instant; ``log_to_mlflow``: default "if a run is on".
+        ``entity_df`` (Spark/pandas DataFrame or Delta table, at its current version) has the join
+        keys and ``timestamp_column``; ``features``: ``view:feature``/``view:*``, or a set named by
+        ``feature_set``/``feature_service`` (``features`` then a subset); ``as_of``: view -> Delta
+        version or instant (set version pins: :meth:`get_training_set`); ``log_to_mlflow``:
+        default "if a run is on"; ``label_time_exact``: aggregated windows exact at label times.
         """
         if feature_set is not None and feature_service is not None:
             raise PointInTimeError("give exactly one of feature_set= and feature_service=.")
@@ -313,6 +314,7 @@ class FeatureStore:
             full_feature_names=full_feature_names,
             log_to_mlflow=log_to_mlflow,
             feature_set=None if set_name is None else (set_name, None),
+            label_time_exact=label_time_exact,
         )
 
     def get_training_features(

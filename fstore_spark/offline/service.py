@@ -11,7 +11,6 @@ from fstore_spark.core import parse_duration
 from fstore_spark.errors import MaterializationError
 from fstore_spark.lakehouse.writes import is_commit_conflict
 from fstore_spark.offline.materialization import (
-    DEFAULT_LATENESS,
     MaterializationResult,
     backfill,
     incremental,
@@ -77,7 +76,7 @@ class FeatureTables:
         """Bring a view's table up to ``end`` (default now), touching only new data."""
         fv, keys, version = self._view(view)
         self._ctx.check_write([view], "materialize")
-        late = DEFAULT_LATENESS if lateness is None else parse_duration(lateness)
+        late = None if lateness is None else parse_duration(lateness)
         with _conflicts_typed(view):
             return incremental(
                 self._ctx.spark,

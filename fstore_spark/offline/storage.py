@@ -110,7 +110,8 @@ def write_features(
         f"{FEATURE_TIMESTAMP} >= '{to_utc(start):%Y-%m-%d %H:%M:%S.%f}' AND "
         f"{FEATURE_TIMESTAMP} <= '{to_utc(end):%Y-%m-%d %H:%M:%S.%f}'"
     )  # built from datetimes we formatted, never from user strings
-    df = df.withColumn(CREATED_TIMESTAMP, F.current_timestamp())
+    if CREATED_TIMESTAMP not in df.columns:  # rows a run copies keep their own
+        df = df.withColumn(CREATED_TIMESTAMP, F.current_timestamp())
     writer = df.write.format("delta").option("userMetadata", metadata)
     with _without_dictionary(ctx.spark, _float_columns(df)):
         if append_at is not None:

@@ -663,6 +663,51 @@ def test_short_incremental_runs_equal_full_backfill(spark, tmp_path_factory, raw
     assert assert_matches(got, events, GRID[:15]) > 0
 
 
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
+@given(raws=event_sets(5), late_raws=event_sets(5))
+def test_every_late_event_the_change_feed_reports_is_taken(
+    spark, tmp_path_factory, raws, late_raws
+) -> None:
+    """Events 5 to 15 days older than the last run's end are appended to a source with the
+    change data feed, with a new day of events, and some old events are deleted: an
+    incremental run with default arguments takes all of it (recomputing only the entities
+    touched) and its table equals a backfill of the final source, rows and values."""
+    assume_random(raws)
+    events = realize_many(raws)
+    inc = make_store(spark, tmp_path_factory.mktemp("inc"))
+    write_events(spark, inc, events, cdf=True)
+    inc.materialize("f", GRID[0], GRID[14])
+    # the same entity names as the first events (shared entities) and new ones ("n" prefix)
+    late = [
+        {**e, "customer_id": ("n" if i % 2 else "") + e["customer_id"]}
+        for i, e in enumerate(realize_many(late_raws))
+    ]
+    fresh = [{**late[0], "ts": T0 + 15 * DAY, "created": T0 + 15 * DAY}]
+    write_events(spark, inc, late + fresh, mode="append")
+    src = inc.table_path("raw/events")
+    spark.sql(f"DELETE FROM delta.`{src}` WHERE ts < '2024-03-03' AND customer_id LIKE '0%'")
+    result = inc.materialize_incremental("f", end=GRID[16])
+    assert result.late_events_quarantined == 0
+    assert result.start <= min(e["ts"] for e in late) + DAY
+    got = to_pandas(read_feature_table(spark, inc.config.project_root, "f"))
+    full = make_store(spark, tmp_path_factory.mktemp("full"))
+    final = spark.read.format("delta").load(src)
+    final.write.format("delta").save(full.table_path("raw/events"))
+    full.materialize("f", GRID[0], GRID[16])
+    want = to_pandas(read_feature_table(spark, full.config.project_root, "f"))
+    order = ["customer_id", "region", "feature_timestamp"]
+    pd.testing.assert_frame_equal(
+        got.drop(columns="created_timestamp").sort_values(order).reset_index(drop=True),
+        want.drop(columns="created_timestamp").sort_values(order).reset_index(drop=True),
+    )
+    kept = [
+        e
+        for e in events + late + fresh
+        if not (e["ts"] < T0 + 2 * DAY and e["customer_id"].startswith("0"))
+    ]
+    assert assert_matches(got, kept, GRID[:17]) > 0
+
+
 def test_a_rerun_after_a_crash_quarantines_each_late_event_once(
     spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
