@@ -46,3 +46,18 @@ def report(name: str, rows: list[dict[str, Any]]) -> None:
     print(" | ".join(keys))
     for r in rows:
         print(" | ".join(f"{r[k]:.2f}" if isinstance(r[k], float) else str(r[k]) for k in keys))
+
+
+def reset_jvm_peak_rss(spark: Any) -> bool:
+    """Reset the driver JVM's peak RSS to its current RSS (Linux ``clear_refs``).
+
+    Called before a run, :func:`jvm_peak_rss_mb` afterwards gives that run's peak instead of
+    the process's. Returns False where the kernel does not allow it (the peak then stays the
+    process's).
+    """
+    pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True

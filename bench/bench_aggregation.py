@@ -5,20 +5,32 @@
 
 fstore: one view with windows 7/30/90d x (sum, count, mean, min, max, stddev, last,
 approx_count_distinct, recency) = 27 features, full backfill over 180 days, then an incremental
-run after one more day of events is appended. Baseline (same run, same data): daily
-pre-aggregation, then one ``Window.rangeBetween`` per window computing only sum, count and mean
-(9 features), written to Delta. Prints seconds, events/s and the driver JVM's peak RSS.
+run after one more day of events is appended. Two plain-PySpark baselines in the same run, on
+the same data, both written to Delta:
+
+- *inexact* (:func:`baseline`, run first to warm the JVM up, and again later): daily
+  pre-aggregation, then one ``Window.rangeBetween`` per window computing only sum, count and
+  mean (9 features), with rows only on days with events (a 7 d count stays stale after a
+  customer stops buying);
+- *exact* (:mod:`exact_baseline`): the same 27 features at the same instants as the feature
+  table (days with events and window exits), checked row by row against it; the bench exits
+  non-zero when anything differs.
+
+Prints seconds, events/s, rows out and the driver JVM's peak RSS during each run.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from _common import jvm_peak_rss_mb, report, timed
+from _common import jvm_peak_rss_mb, report, reset_jvm_peak_rss, timed
+from exact_baseline import REL_TOL, TOLERANCE, compare, exact_baseline, mismatch_examples
 
 SCALES = {"XS": (100_000, 1_000), "S": (1_000_000, 10_000), "M": (10_000_000, 100_000)}
 DAYS = 180
@@ -72,6 +84,89 @@ def baseline(spark, src: str, out: str) -> None:
     daily.select("customer_id", "day", *cols).write.format("delta").mode("overwrite").save(out)
 
 
+FUNCTIONS = [
+    ("sum", "amount"),
+    ("count", "*"),
+    ("mean", "amount"),
+    ("min", "amount"),
+    ("max", "amount"),
+    ("stddev", "amount"),
+    ("last", "amount"),
+    ("approx_count_distinct", "merchant"),
+    ("recency", "*"),
+]
+
+
+def spend_view():
+    """The benchmarked view: 3 windows x 9 functions, cadence 1 day."""
+    from fstore_spark import Aggregation, DeltaSource, FeatureView
+
+    aggs = [
+        Aggregation(column=col, function=fn, window=f"{w}d", name=f"{fn}_{w}d")
+        for w in (7, 30, 90)
+        for fn, col in FUNCTIONS
+    ]
+    return FeatureView(
+        name="spend",
+        entities=["customer"],
+        ttl="90d",
+        cadence="1d",
+        aggregations=aggs,
+        source=DeltaSource(
+            name="events",
+            path="raw/events",
+            timestamp_column="event_timestamp",
+            created_timestamp_column="created_at",
+        ),
+    )
+
+
+def run(spark, scale: str, name: str, events: int, job) -> tuple[dict[str, Any], Any]:
+    """Time ``job()`` as one result row; it returns (rows out, result).
+
+    Rows out may be a callable (a count of the written table), called after the timer stops.
+    """
+    reset_jvm_peak_rss(spark)
+    with timed() as t:
+        rows_out, result = job()
+    peak = jvm_peak_rss_mb(spark)
+    row = {
+        "scale": scale,
+        "run": name,
+        "seconds": t["seconds"],
+        "events_per_s": events / t["seconds"],
+        "rows_out": rows_out() if callable(rows_out) else rows_out,
+        "jvm_peak_rss_mb": peak,
+    }
+    return row, result
+
+
+def check_exact(spark, store, exact_path: str) -> bool:
+    """Compare the exact baseline's table with the feature table; print the outcome."""
+    ours = store.read_view("spend")
+    theirs = spark.read.format("delta").load(exact_path)
+    rows, bad, loose = compare(ours, theirs)
+    total = sum(bad.values())
+    print(f"exact baseline vs fstore: {rows:,} rows (keys, feature_timestamp) compared, ", end="")
+    print(f"{total} mismatches; tolerance: {TOLERANCE}")
+    for check, k in bad.items():
+        if k:
+            print(f"  {check}: {k}")
+            if not check.startswith("only in"):
+                for r in mismatch_examples(ours, theirs, check):
+                    print(f"    {r.asDict()}")
+    within = {f: k for f, k in loose.items() if k}
+    print(
+        f"  floating-point values beyond a plain relative {REL_TOL:g} (within the tolerance): "
+        + (", ".join(f"{f} {k}" for f, k in within.items()) or "none")
+    )
+    firsts = {f.rsplit("_", 1)[0]: f for f in reversed(within)}  # one per function
+    for f in firsts.values():
+        for r in mismatch_examples(ours, theirs, f, strict=True, limit=2):
+            print(f"    {f}: {r.asDict()}")
+    return total == 0
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--scale", choices=SCALES, default="S")
@@ -79,7 +174,7 @@ def main() -> None:
     args = p.parse_args()
     n, entities = SCALES[args.scale]
 
-    from fstore_spark import Aggregation, DeltaSource, Entity, FeatureStore, FeatureView
+    from fstore_spark import Entity, FeatureStore
     from fstore_spark.config import FeatureStoreConfig, SparkConfig
     from fstore_spark.session import get_spark
 
@@ -100,98 +195,59 @@ def main() -> None:
         with timed() as g:
             generate(spark, src_path, n, entities, 0, DAYS, seed=1)
         print(f"generated {n:,} events, {entities:,} entities, {DAYS} days: {g['seconds']:.1f}s")
-        aggs = [
-            Aggregation(column=col, function=fn, window=f"{w}d", name=f"{fn}_{w}d")
-            for w in (7, 30, 90)
-            for fn, col in [
-                ("sum", "amount"),
-                ("count", "*"),
-                ("mean", "amount"),
-                ("min", "amount"),
-                ("max", "amount"),
-                ("stddev", "amount"),
-                ("last", "amount"),
-                ("approx_count_distinct", "merchant"),
-                ("recency", "*"),
-            ]
-        ]
-        view = FeatureView(
-            name="spend",
-            entities=["customer"],
-            ttl="90d",
-            cadence="1d",
-            aggregations=aggs,
-            source=DeltaSource(
-                name="events",
-                path="raw/events",
-                timestamp_column="event_timestamp",
-                created_timestamp_column="created_at",
-            ),
-        )
-        store.apply([Entity(name="customer", join_keys=["customer_id"]), view])
-        end = T0 + timedelta(days=DAYS)
-        rows = []
-        with timed() as b:
-            baseline(spark, src_path, str(root / "baseline"))
-        rows.append(
-            {
-                "scale": args.scale,
-                "run": "baseline 3 windows x 3 fns",
-                "seconds": b["seconds"],
-                "events_per_s": n / b["seconds"],
-                "rows_out": spark.read.format("delta").load(str(root / "baseline")).count(),
-            }
-        )
-        with timed() as f:
-            res = store.materialize("spend", T0, end)
-        steps = {"backfill": res.steps}
-        rows.append(
-            {
-                "scale": args.scale,
-                "run": "fstore backfill 3 windows x 9 fns",
-                "seconds": f["seconds"],
-                "events_per_s": n / f["seconds"],
-                "rows_out": res.rows_written,
-            }
-        )
-        with timed() as b2:
-            baseline(spark, src_path, str(root / "baseline"))
-        rows.append(
-            {
-                "scale": args.scale,
-                "run": "baseline (2nd run)",
-                "seconds": b2["seconds"],
-                "events_per_s": n / b2["seconds"],
-                "rows_out": rows[0]["rows_out"],
-            }
-        )
-        day_n = n // DAYS
-        generate(spark, src_path, day_n, entities, DAYS, 1, seed=2)
-        with timed() as i:
-            res = store.materialize_incremental("spend", end=end + timedelta(days=1), lateness="1d")
-        steps["incremental"] = res.steps
-        rows.append(
-            {
-                "scale": args.scale,
-                "run": "fstore incremental +1 day",
-                "seconds": i["seconds"],
-                "events_per_s": day_n / i["seconds"],
-                "rows_out": res.rows_written,
-            }
-        )
-        for r in rows:
-            r["jvm_peak_rss_mb"] = jvm_peak_rss_mb(spark)
-        report("aggregation", rows)
-        print(
-            "ratio backfill/baseline (mean of 2 baseline runs): "
-            f"{f['seconds'] / ((b['seconds'] + b2['seconds']) / 2):.2f}"
-        )
-        print(f"ratio incremental/backfill: {i['seconds'] / f['seconds']:.3f}")
-        for run, st in steps.items():
-            print(f"{run} steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in st.items()))
+        store.apply([Entity(name="customer", join_keys=["customer_id"]), spend_view()])
+        ok = runs(spark, store, args.scale, n, entities, src_path, root)
     finally:
         spark.stop()
         shutil.rmtree(root, ignore_errors=True)
+    if not ok:
+        sys.exit(1)
+
+
+def runs(spark, store, scale: str, n: int, entities: int, src_path: str, root: Path) -> bool:
+    """The timed runs in order, their report, and the exact baseline's check."""
+    end = T0 + timedelta(days=DAYS)
+    inexact, exact = str(root / "baseline"), str(root / "exact_baseline")
+
+    def count(path: str):
+        return lambda: spark.read.format("delta").load(path).count()
+
+    def inexact_run() -> tuple[Any, None]:
+        baseline(spark, src_path, inexact)
+        return count(inexact), None
+
+    def backfill() -> tuple[int, Any]:
+        res = store.materialize("spend", T0, end)
+        return res.rows_written, res
+
+    def exact_run() -> tuple[Any, None]:
+        exact_baseline(spark, src_path, exact, T0, end)
+        return count(exact), None
+
+    b1, _ = run(spark, scale, "inexact baseline 3 windows x 3 fns", n, inexact_run)
+    f, res = run(spark, scale, "fstore backfill 3 windows x 9 fns", n, backfill)
+    steps = {"backfill": res.steps}
+    x, _ = run(spark, scale, "exact baseline 3 windows x 9 fns", n, exact_run)
+    b2, _ = run(spark, scale, "inexact baseline (2nd run)", n, inexact_run)
+    ok = check_exact(spark, store, exact)
+    day_n = n // DAYS
+    generate(spark, src_path, day_n, entities, DAYS, 1, seed=2)
+
+    def incremental() -> tuple[int, Any]:
+        res = store.materialize_incremental("spend", end=end + timedelta(days=1), lateness="1d")
+        return res.rows_written, res
+
+    i, res = run(spark, scale, "fstore incremental +1 day", day_n, incremental)
+    steps["incremental"] = res.steps
+    report("aggregation", [b1, f, x, b2, i])
+    fs = f["seconds"]
+    print(f"ratio backfill/exact baseline: {fs / x['seconds']:.2f}")
+    mean_inexact = (b1["seconds"] + b2["seconds"]) / 2
+    print(f"ratio backfill/inexact baseline (mean of its 2 runs): {fs / mean_inexact:.2f}")
+    print(f"ratio incremental/backfill: {i['seconds'] / fs:.3f}")
+    for name, st in steps.items():
+        print(f"{name} steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in st.items()))
+    return ok
 
 
 if __name__ == "__main__":
