@@ -32,7 +32,7 @@ FEATURE_STORE_API = {
     'get_feature_set': '(self, name, *, as_of_version=None)',
     'get_feature_set_version': '(self, feature_set, version=None)',
     'get_feature_view': '(self, name, *, as_of_version=None)',
-    'get_historical_features': "(self, entity_df, features=None, *, feature_set=None, timestamp_column='event_timestamp', as_of=None, full_feature_names=False, log_to_mlflow=None, feature_service=None)",
+    'get_historical_features': "(self, entity_df, features=None, *, feature_set=None, timestamp_column='event_timestamp', as_of=None, full_feature_names=False, log_to_mlflow=None, feature_service=None, label_time_exact=False)",
     'get_online_features': '(self, features=None, entity_rows=None, *, feature_set=None, entity_keys=None, full_feature_names=False)',
     'get_online_serving': '(self, feature_set)',
     'get_training_features': "(self, feature_list, entity_df, timestamp_column='event_timestamp', start_date=None, end_date=None)",

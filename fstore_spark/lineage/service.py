@@ -115,6 +115,7 @@ class Lineage:
         log_to_mlflow: bool | None,
         feature_set: tuple[str, int | None] | None = None,
         registry_version: int | None = None,
+        label_time_exact: bool = False,
     ) -> HistoricalFeatures:
         """A training set (see :meth:`TrainingSets.build`), logged to MLflow when asked."""
         ts, labels = self._training.build(
@@ -125,6 +126,7 @@ class Lineage:
             full_feature_names=full_feature_names,
             feature_set=feature_set,
             registry_version=registry_version,
+            label_time_exact=label_time_exact,
         )
         if should_log(log_to_mlflow):
             self._log(ts, labels)

@@ -35,6 +35,7 @@ from fstore_spark.lakehouse.tables import (
     version_as_of,
 )
 from fstore_spark.offline.asof import FOUND_TS, asof_join
+from fstore_spark.offline.label_time import label_time_features, source_as_read
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -173,6 +174,7 @@ def get_historical_features(
     as_of: Mapping[str, int | datetime | str] | None = None,
     full_feature_names: bool = False,
     view_versions: Mapping[str, tuple[int, str]] | None = None,
+    label_time_exact: bool = False,
 ) -> HistoricalFeatures:
     """Point-in-time correct features for every row of ``entity_df`` (see :mod:`.asof`).
 
@@ -189,6 +191,8 @@ def get_historical_features(
         as_of: Per view, a Delta version (int) or instant to read the feature table as of.
         full_feature_names: Name output columns ``view__feature``.
         view_versions: Per view, (registry version, definition hash), recorded in ``inputs``.
+        label_time_exact: Aggregated views' windows at each label's own time, from the source
+            events (:mod:`.label_time`), not as of the last cadence instant; no ttl applies.
 
     Returns:
         The lazy training set with its inputs. One pass over the label rows is run (time
@@ -221,6 +225,7 @@ def get_historical_features(
             pin=pins.get(view_name),
             names={f: f"{view_name}__{f}" if full_feature_names else f for f in feats},
             registered=(view_versions or {}).get(view_name),
+            label_time=label_time_exact and views[view_name].is_aggregated,
         )
         out, view_input = _join_view(spark, project_root, out, request, scan, timestamp_column)
         inputs.append(view_input)
@@ -268,6 +273,7 @@ class _ViewRequest:
     pin: int | datetime | str | None
     names: dict[str, str]  # feature -> output column
     registered: tuple[int, str] | None  # (registry version, definition hash)
+    label_time: bool = False  # windows at each label's time, from the source events
 
 
 def _features_by_view(
@@ -357,6 +363,8 @@ def _join_view(
     """Attach one view's features to the label rows; record which table version fed them."""
     from pyspark.sql import functions as F
 
+    if request.label_time:
+        return _label_time_view(spark, project_root, labels, request, scan, ts_col)
     view, feats, names = request.view, request.features, request.names
     pin = request.pin
     path = feature_table_path(project_root, request.name)
@@ -384,16 +392,45 @@ def _join_view(
         prune_bounds=scan.bounds,
         few_label_keys=scan.few_keys.get(request.name, False),
     )
+    view_input = _view_input(request, delta_version, path)
+    return _post_process(joined, view, feats, names, ts_col), view_input
+
+
+def _label_time_view(
+    spark: SparkSession,
+    project_root: str,
+    labels: DataFrame,
+    request: _ViewRequest,
+    scan: _LabelScan,
+    ts_col: str,
+) -> tuple[DataFrame, ViewInput]:
+    """An aggregated view's windows at each label's time, from the source events.
+
+    The source is read at the version the (pinned or latest) feature table version was
+    computed from; ``inputs`` records that feature table version, so rebuilding with it pinned
+    reads the same events.
+    """
+    view, feats, names = request.view, request.features, request.names
+    events, delta_version = source_as_read(spark, project_root, view, request.pin)
+    joined = label_time_features(
+        labels, events, view, request.keys, {f: names[f] for f in feats}, ts_col, scan.bounds
+    )
+    path = feature_table_path(project_root, request.name)
+    view_input = _view_input(request, delta_version, path)
+    return _post_process(joined, view, feats, names, ts_col), view_input
+
+
+def _view_input(request: _ViewRequest, delta_version: int | None, path: str) -> ViewInput:
+    """What lineage records of one view's part in a training set."""
     reg = request.registered
-    view_input = ViewInput(
+    return ViewInput(
         view=request.name,
-        features=tuple(feats),
+        features=tuple(request.features),
         delta_version=delta_version,
         view_version=None if reg is None else reg[0],
         definition_hash=None if reg is None else reg[1],
         path=path,
     )
-    return _post_process(joined, view, feats, names, ts_col), view_input
 
 
 def _fingerprint_exprs(df: DataFrame) -> list[Any]:

@@ -54,8 +54,12 @@ class TrainingSets:
         full_feature_names: bool,
         feature_set: tuple[str, int | None] | None = None,
         registry_version: int | None = None,
+        label_time_exact: bool = False,
     ) -> tuple[HistoricalFeatures, DataFrame]:
         """A training set from definitions as of ``registry_version`` (default: now).
+
+        ``label_time_exact``: aggregated views' windows at each label's own time (see
+        :func:`~fstore_spark.offline.training.get_historical_features`).
 
         Returns:
             The training set, and the label rows as a Spark DataFrame (for lineage).
@@ -76,6 +80,7 @@ class TrainingSets:
             as_of=as_of,
             full_feature_names=full_feature_names,
             view_versions=snap.view_versions(),
+            label_time_exact=label_time_exact,
         )
         ts.registry_version = snap.version
         ts.entity_source = entity_source
