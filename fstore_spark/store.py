@@ -249,6 +249,10 @@ class FeatureStore:
         """
         return self._tables.incremental(view, end, lateness)
 
+    def replay_quarantine(self, view: str) -> MaterializationResult | None:
+        """Take the late events a capped incremental run quarantined (None: there are none)."""
+        return self._tables.replay_quarantine(view)
+
     def create_feature_group(
         self,
         name: str,

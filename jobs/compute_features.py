@@ -26,7 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", help="first feature timestamp, ISO 8601 UTC (backfill)")
     p.add_argument("--end", help="last feature timestamp, ISO 8601 UTC")
     p.add_argument("--incremental", action="store_true", help="continue from the last run")
-    p.add_argument("--lateness", default=None, help="incremental lateness bound, e.g. 2d")
+    p.add_argument(
+        "--lateness",
+        default=None,
+        help="incremental: cap on how old a late event may be (change feed: default none), "
+        "or how far back to look for new events (watermark: default 2d)",
+    )
     args = p.parse_args(argv)
     if not args.incremental and not (args.start and args.end):
         p.error("give --start and --end, or --incremental")

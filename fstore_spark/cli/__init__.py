@@ -6,6 +6,7 @@ Commands::
     fstore plan | apply [--no-prune]      # compare / register the repo's definitions
     fstore list [--category feature_view] | describe NAME | history NAME
     fstore materialize VIEW --start 2024-01-01 --end 2024-03-01 | --incremental [--end ...]
+    fstore replay-quarantine VIEW         # take the late events a lateness cap set aside
     fstore versions VIEW | diff VIEW V1 V2 | stats VIEW [--version N]
     fstore sync [VIEW ...] [--full] | --due [--loop SECONDS]
     fstore serve [--host 127.0.0.1] [--port 6566] [--refresh-seconds 60]

@@ -119,6 +119,20 @@ def materialize(
     return 0
 
 
+@cli.command(name="replay-quarantine")
+@common
+@click.argument("view")
+@click.pass_context
+def replay_quarantine(ctx: click.Context, view: str) -> int:
+    """Take the late events an incremental run with a lateness cap set aside."""
+    result = store_of(ctx).replay_quarantine(view)
+    if result is None:
+        click.echo(f"{view}: no quarantined late events to replay.")
+        return 0
+    _dump(result.to_dict())
+    return 0
+
+
 @cli.command()
 @common
 @click.argument("view")

@@ -44,6 +44,7 @@ from fstore_spark.offline.instants import features_at_instants
 from fstore_spark.offline.late import LateRange, late_feature_rows, late_tiles
 from fstore_spark.offline.plan import plan_view
 from fstore_spark.offline.quarantine import (
+    LATE_REASON,
     invalid_event,
     quarantine,
     quarantine_invalid,
@@ -234,7 +235,7 @@ def _scan_new_events(ctx: RunContext, new: _NewEvents, run_id: str) -> _Scan:
     n_late = int(row["late"]) if row is not None else 0
     n_invalid = int(row["invalid"]) if row is not None else 0
     if n_late and new.bound is not None:
-        reason = f"event time older than {new.bound.isoformat()}"
+        reason = f"{LATE_REASON} {new.bound.isoformat()}"
         quarantine(ctx, new.rows.where(is_late), run_id, reason)
         _warn_late(ctx, n_late, new.bound)
     quarantine_invalid(ctx, new.rows, run_id, n_invalid)

@@ -28,9 +28,11 @@ from fstore_spark.offline.runs import RunContext
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["invalid_event", "quarantine", "quarantine_invalid", "quarantine_path"]
+__all__ = ["LATE_REASON", "invalid_event", "quarantine", "quarantine_invalid", "quarantine_path"]
 
 _log = logging.getLogger("fstore_spark.offline")
+# how the reason of a late event beyond an incremental run's lateness cap begins
+LATE_REASON = "event time older than"
 
 
 def quarantine_path(project_root: str, view: str) -> str:

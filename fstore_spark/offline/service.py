@@ -14,6 +14,7 @@ from fstore_spark.offline.materialization import (
     MaterializationResult,
     backfill,
     incremental,
+    replay_quarantine,
 )
 from fstore_spark.offline.versions import VersionDiff, diff_versions, list_versions
 from fstore_spark.registry.context import StoreContext
@@ -85,6 +86,20 @@ class FeatureTables:
                 keys,
                 end=end,
                 lateness=late,
+                view_version=version,
+                by=self._ctx.identity,
+            )
+
+    def replay_quarantine(self, view: str) -> MaterializationResult | None:
+        """Take a view's quarantined late events into its features (None: there are none)."""
+        fv, keys, version = self._view(view)
+        self._ctx.check_write([view], "materialize")
+        with _conflicts_typed(view):
+            return replay_quarantine(
+                self._ctx.spark,
+                self._ctx.root,
+                fv,
+                keys,
                 view_version=version,
                 by=self._ctx.identity,
             )

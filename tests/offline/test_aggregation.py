@@ -546,6 +546,42 @@ def test_incremental_with_late_events_equals_full_backfill(
     assert assert_matches(got, events + more, GRID) > 0
 
 
+def test_replaying_the_quarantine_takes_the_events_a_lateness_cap_set_aside(
+    spark, tmp_path: Path
+) -> None:
+    """A capped run quarantines an old event; one replay takes it (only its entity is
+    recomputed), empties the quarantine, and the table equals a backfill of every event."""
+    inc = make_store(spark, tmp_path / "inc")
+    write_events(spark, inc, fixed_events(), cdf=True)
+    inc.materialize("f", GRID[0], T0 + 8 * DAY)
+    everything = fixed_events() + more_events() + late_beyond_events()
+    write_events(spark, inc, more_events() + late_beyond_events(), mode="append")
+    assert inc.materialize_incremental("f", end=GRID[-1], lateness="3d").late_events_quarantined
+    result = inc.replay_quarantine("f")
+    assert result is not None and result.mode == "replay"
+    assert result.start == T0 + DAY  # the tile of the event at day 1, 00:00
+    assert result.rows_added and result.rows_changed is not None
+    quarantine = f"{inc.config.project_root}/_quarantine/f"
+    assert spark.read.format("delta").load(quarantine).count() == 0
+    assert inc.replay_quarantine("f") is None
+    full = make_store(spark, tmp_path / "full")
+    write_events(spark, full, everything)
+    full.materialize("f", GRID[0], GRID[-1])
+    got, want = (
+        to_pandas(read_feature_table(spark, s.config.project_root, "f")).drop(
+            columns="created_timestamp"
+        )
+        for s in (inc, full)
+    )
+    order = ["customer_id", "region", "feature_timestamp"]
+    pd.testing.assert_frame_equal(
+        got.sort_values(order).reset_index(drop=True),
+        want.sort_values(order).reset_index(drop=True),
+    )
+    # the next incremental continues from the last run's end as before
+    assert inc.materialize_incremental("f", end=GRID[-1]).late_events_quarantined == 0
+
+
 def test_the_same_events_stored_another_way_give_the_same_bits(spark, lakehouse: Path) -> None:
     """Floating-point sums do not depend on how events are stored or shuffled: the same events
     rewritten in reverse order over several files and backfilled again change no bit — the
