@@ -55,6 +55,7 @@ FEATURE_STORE_API = {
     'read_view': '(self, view, *, as_of_version=None, as_of_timestamp=None)',
     'refresh_online_cache': '(self)',
     'registry': 'property',
+    'replay_quarantine': '(self, view)',
     'report': '(self, view, *, baseline_version=None, version=None, path=None, expectations=None)',
     'reproduce_training_set': '(self, run_id, *, entity_df=None, verify=True)',
     'run_monitoring': '(self, plan, *, views=None)',
