@@ -16,7 +16,10 @@ the same data, both written to Delta:
   table (days with events and window exits), checked row by row against it; the bench exits
   non-zero when anything differs.
 
-Prints seconds, events/s, rows out and the driver JVM's peak RSS during each run.
+Then a training set over the 27 features for n/100 labels at random times, twice: as of the
+last cadence instant (the as-of join over the feature table) and exact at each label's time
+(``label_time_exact``: windows from the source events); for these rows "events_per_s" counts
+labels. Prints seconds, events/s, rows out and the driver JVM's peak RSS during each run.
 """
 
 from __future__ import annotations
@@ -204,6 +207,30 @@ def main() -> None:
         sys.exit(1)
 
 
+def training(store, spark, labels_n: int, entities: int, exact: bool):
+    """A timed training set over all 27 features for ``labels_n`` labels at random times in the
+    last 90 days (noop sink): as of the last cadence instant, or exact at each label's time."""
+    from pyspark.sql import functions as F
+
+    def go() -> tuple[int, None]:
+        start = int(T0.timestamp()) + 90 * 86_400
+        labels = spark.range(labels_n, numPartitions=4).select(
+            F.concat(F.lit("c"), (F.hash(F.col("id"), F.lit(7)) % entities).cast("string")).alias(
+                "customer_id"
+            ),
+            F.timestamp_seconds(F.lit(start) + (F.rand(7) * 90 * 86_400).cast("long")).alias(
+                "event_timestamp"
+            ),
+        )
+        hf = store.get_historical_features(
+            labels, ["spend:*"], label_time_exact=exact, log_to_mlflow=False
+        )
+        hf.to_spark().write.format("noop").mode("overwrite").save()
+        return labels_n, None
+
+    return go
+
+
 def runs(spark, store, scale: str, n: int, entities: int, src_path: str, root: Path) -> bool:
     """The timed runs in order, their report, and the exact baseline's check."""
     end = T0 + timedelta(days=DAYS)
@@ -230,6 +257,21 @@ def runs(spark, store, scale: str, n: int, entities: int, src_path: str, root: P
     x, _ = run(spark, scale, "exact baseline 3 windows x 9 fns", n, exact_run)
     b2, _ = run(spark, scale, "inexact baseline (2nd run)", n, inexact_run)
     ok = check_exact(spark, store, exact)
+    labels_n = n // 100
+    t1, _ = run(
+        spark,
+        scale,
+        "training set, as of cadence (labels)",
+        labels_n,
+        training(store, spark, labels_n, entities, False),
+    )
+    t2, _ = run(
+        spark,
+        scale,
+        "training set, exact at label time (labels)",
+        labels_n,
+        training(store, spark, labels_n, entities, True),
+    )
     day_n = n // DAYS
     generate(spark, src_path, day_n, entities, DAYS, 1, seed=2)
 
@@ -239,12 +281,14 @@ def runs(spark, store, scale: str, n: int, entities: int, src_path: str, root: P
 
     i, res = run(spark, scale, "fstore incremental +1 day", day_n, incremental)
     steps["incremental"] = res.steps
-    report("aggregation", [b1, f, x, b2, i])
+    report("aggregation", [b1, f, x, b2, t1, t2, i])
     fs = f["seconds"]
     print(f"ratio backfill/exact baseline: {fs / x['seconds']:.2f}")
     mean_inexact = (b1["seconds"] + b2["seconds"]) / 2
     print(f"ratio backfill/inexact baseline (mean of its 2 runs): {fs / mean_inexact:.2f}")
     print(f"ratio incremental/backfill: {i['seconds'] / fs:.3f}")
+    ratio = t2["seconds"] / t1["seconds"]
+    print(f"ratio training set exact at label time / as of cadence: {ratio:.2f}")
     for name, st in steps.items():
         print(f"{name} steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in st.items()))
     return ok
