@@ -47,7 +47,6 @@ from fstore_spark.offline.plan import (
     plan_view,
     spark_type,
 )
-from fstore_spark.offline.runs import to_us
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession, WindowSpec
@@ -207,9 +206,10 @@ def _stack(
     if bounds is None:
         seen = F.lit(False)
     else:
-        seen = seen & (F.col(_T) <= F.lit(to_us(bounds[1])))
+        lo, hi = (F.unix_micros(F.lit(b).cast("timestamp")) for b in bounds)  # as collected
+        seen = seen & (F.col(_T) <= hi)
         if not plan.has_lifetime:
-            seen = seen & (F.col(_T) > F.lit(to_us(bounds[0]) - plan.max_window_us))
+            seen = seen & (F.col(_T) > lo - F.lit(plan.max_window_us))
     key_types = {f.name: f.dataType for f in events.schema.fields}
     lab = labels.select(
         *[_quoted(k).cast(key_types[k]).alias(k) for k in keys],

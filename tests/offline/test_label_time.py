@@ -317,3 +317,40 @@ def test_as_of_pins_the_source_version_the_feature_table_was_built_from(
     assert read({"f": r1.table_version}) == (r1.table_version, (10.0, "x", 1))
     assert read(None) == (r2.table_version, (15.0, "y", 2))
     assert read({"f": r2.table_version}) == (r2.table_version, (15.0, "y", 2))
+
+
+def test_last_ties_go_to_the_latest_created_then_the_larger_value(spark, lt_store) -> None:
+    """Random events rarely tie on event time: the tie rules of ``last`` on fixed ones."""
+    at = T0 + 13 * HOUR + timedelta(minutes=37)
+
+    def ev(cid, region, ts, created, amount, category):
+        return dict(
+            zip(
+                ["customer_id", "region", "ts", "created", "amount", "category"],
+                [cid, region, ts, created, amount, category],
+                strict=True,
+            )
+        )
+
+    events = [
+        ev("a", 1, at, at + timedelta(seconds=2), 10.0, "x"),  # latest created wins...
+        ev("a", 1, at, at, 99.25, "z"),  # ...over a larger value
+        ev("b", 1, at, at, 10.5, "x"),
+        ev("b", 1, at, at, 60.0, "y"),  # same time and created: the larger value
+        ev("b", 2, at - HOUR, at - HOUR, 1.0, "x"),
+        ev("b", 2, at, None, 5.0, "y"),  # no created time: never the last one (as the engine)
+    ]
+    write_events(spark, lt_store, events)
+    labels = [{"customer_id": k, "region": r, "t": at} for k, r in [("a", 1), ("b", 1), ("b", 2)]]
+    got = (
+        lt_store.get_historical_features(
+            label_frame(spark, labels),
+            ["f:last_6h", "f:last_cat", "f:count_6h"],
+            label_time_exact=True,
+        )
+        .to_pandas()
+        .sort_values("label_id")
+    )
+    assert got["last_6h"].tolist() == [10.0, 60.0, 1.0]
+    assert got["last_cat"].tolist() == ["x", "y", "x"]
+    assert got["count_6h"].tolist() == [2, 2, 2]
