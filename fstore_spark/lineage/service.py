@@ -162,6 +162,7 @@ class Lineage:
                 as_of=dict(spec.as_of),
                 full_feature_names=spec.full_feature_names,
                 log_to_mlflow=False,
+                label_time_exact=spec.label_time_exact,
                 feature_set=None if fs is None else (fs["name"], fs.get("version")),
                 registry_version=spec.registry_version,
             )

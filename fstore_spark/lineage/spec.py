@@ -40,6 +40,7 @@ class FeatureSpec:
             definition_hash, path``.
         timestamp_column: Label time column.
         full_feature_names: Whether columns are ``view__feature``.
+        label_time_exact: Whether aggregated views were evaluated at each label's own time.
         registry_version: Registry version the definitions were read from.
         entity: ``rows``, ``fingerprint``, ``columns`` and ``source`` (where to re-read them).
         feature_set: ``{"name", "version"}`` when built from a feature set.
@@ -55,6 +56,7 @@ class FeatureSpec:
     views: list[dict[str, Any]]
     timestamp_column: str
     full_feature_names: bool = False
+    label_time_exact: bool = False
     registry_version: int | None = None
     entity: dict[str, Any] = field(default_factory=dict)
     feature_set: dict[str, Any] | None = None
@@ -86,6 +88,7 @@ class FeatureSpec:
             ],
             timestamp_column=ts.timestamp_column,
             full_feature_names=ts.full_feature_names,
+            label_time_exact=ts.label_time_exact,
             registry_version=ts.registry_version,
             entity={
                 "rows": ts.entity_rows,
@@ -113,6 +116,7 @@ class FeatureSpec:
             "registry_version": self.registry_version,
             "timestamp_column": self.timestamp_column,
             "full_feature_names": self.full_feature_names,
+            "label_time_exact": self.label_time_exact,
             "features": list(self.features),
             "feature_columns": list(self.feature_columns),
             "views": [dict(v) for v in self.views],
@@ -142,6 +146,7 @@ class FeatureSpec:
             views=[dict(v) for v in d["views"]],
             timestamp_column=str(d.get("timestamp_column", "event_timestamp")),
             full_feature_names=bool(d.get("full_feature_names", False)),
+            label_time_exact=bool(d.get("label_time_exact", False)),
             registry_version=d.get("registry_version"),
             entity=dict(d.get("entity") or {}),
             feature_set=d.get("feature_set"),

@@ -88,6 +88,7 @@ class HistoricalFeatures:
         feature_columns: Output column names of the features, in order.
         join_keys: Join key columns per view.
         full_feature_names: Whether columns are named ``view__feature``.
+        label_time_exact: Whether aggregated views were evaluated at each label's own time.
         entity_rows: Row count of the entity (label) rows.
         entity_fingerprint: Content fingerprint of the label rows (see
             :func:`dataframe_fingerprint`), computed in the same pass as the time bounds.
@@ -107,6 +108,7 @@ class HistoricalFeatures:
     feature_columns: list[str] = field(default_factory=list)
     join_keys: dict[str, list[str]] = field(default_factory=dict)
     full_feature_names: bool = False
+    label_time_exact: bool = False
     entity_rows: int | None = None
     entity_fingerprint: str | None = None
     entity_columns: list[str] = field(default_factory=list)
@@ -213,9 +215,7 @@ def get_historical_features(
         labels = labels.withColumn(key, labels[entity])
     _check_join_keys(labels, key_sets)
     scan = _scan_labels(labels, timestamp_column, key_sets)
-    out = labels
-    inputs: list[ViewInput] = []
-    output_names: list[str] = []
+    out, inputs, output_names = labels, list[ViewInput](), list[str]()
     for view_name, feats in by_view.items():
         request = _ViewRequest(
             name=view_name,
@@ -238,6 +238,7 @@ def get_historical_features(
         feature_columns=output_names,
         join_keys=key_sets,
         full_feature_names=full_feature_names,
+        label_time_exact=label_time_exact,
         entity_rows=scan.rows,
         entity_fingerprint=scan.fingerprint,
         entity_columns=entity_columns,

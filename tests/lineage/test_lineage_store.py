@@ -242,6 +242,31 @@ def test_mlflow_lineage_reproduce_and_score_batch(
         store.reproduce_training_set(run_id, entity_df=other)
 
 
+def test_a_label_time_exact_training_set_is_reproduced_in_its_mode(
+    spark, store: FeatureStore, mlflow_uri: str
+) -> None:
+    """The mode is lineage: after new source data, reproduce rebuilds the windows at the label
+    times from the source version the logged feature table version recorded (fingerprint
+    verified), not as of the cadence and not from the new data."""
+    import mlflow
+
+    labels = _labels()
+    store.materialize("txn", T0, T0 + 10 * DAY)
+    with mlflow.start_run() as run:
+        ts = store.get_historical_features(
+            labels, ["txn:*"], label_time_exact=True, log_to_mlflow=True
+        )
+        pdf = ts.to_pandas()
+    cadence = store.get_historical_features(labels, ["txn:*"]).to_pandas()
+    cols = list(pdf.columns)
+    assert not _sorted(cadence[cols]).equals(_sorted(pdf))  # the two modes differ here
+    _write(spark, store, "txns", _txns(2), "customer_id string, ts timestamp, amount double")
+    store.materialize("txn", T0, T0 + 10 * DAY)
+    again = store.reproduce_training_set(run.info.run_id)  # verifies the fingerprints
+    assert again.label_time_exact
+    pd.testing.assert_frame_equal(_sorted(again.to_pandas()[cols]), _sorted(pdf))
+
+
 def test_score_batch_applies_the_encoders_logged_with_the_model(
     store: FeatureStore, mlflow_uri: str
 ) -> None:
