@@ -57,6 +57,7 @@ from fstore_spark.offline.runs import (
     feature_rows,
     from_us,
     lit_ts,
+    tile_end,
     to_us,
 )
 from fstore_spark.offline.storage import (
@@ -250,8 +251,7 @@ def _late_range(ctx: RunContext, new: _NewEvents, scan: _Scan) -> LateRange | No
         return None
     rows, _, taken_late = _changes(ctx, new)
     keys = rows.where(taken_late).select(*ctx.keys).distinct()
-    first_tile = _first_instant(scan.past_first, scan.past_first, ctx.view.cadence)
-    return LateRange(keys, to_us(first_tile))
+    return LateRange(keys, to_us(tile_end(scan.past_first, ctx.view.cadence)))
 
 
 def _warn_late(ctx: RunContext, n: int, bound: datetime) -> None:
@@ -272,7 +272,7 @@ def _first_instant(last_end: datetime, first_new: datetime | None, cadence: time
     """The first emission instant to rewrite: after the last run, or the earliest new tile."""
     start = align_floor(last_end, cadence) + cadence
     if first_new is not None:
-        start = min(start, align_floor(first_new - timedelta(microseconds=1), cadence) + cadence)
+        start = min(start, tile_end(first_new, cadence))
     return start
 
 

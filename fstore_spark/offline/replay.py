@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from fstore_spark.core import FeatureView
@@ -37,6 +37,7 @@ from fstore_spark.offline.runs import (
     RunContext,
     align_floor,
     from_us,
+    tile_end,
     to_us,
 )
 from fstore_spark.offline.storage import row_changes, write_features, write_tiles
@@ -84,7 +85,7 @@ def replay_quarantine(
     past = align_floor(end, view.cadence)
     first = to_utc(seen["m"])  # a projection's rows are at the events' own times
     if view.is_aggregated:  # the end of the earliest late event's tile
-        first = align_floor(first - timedelta(microseconds=1), view.cadence) + view.cadence
+        first = tile_end(first, view.cadence)
     keys = late_rows.select(*join_keys).distinct()
     feats = _replayed_rows(ctx, events, LateRange(keys, to_us(first)), past)
     extra = {"late_events_quarantined": 0, "invalid_events_quarantined": 0}
@@ -107,10 +108,10 @@ def _replayed_rows(
     ctx: RunContext, events: DataFrame, late: LateRange, past: datetime
 ) -> DataFrame:
     """Rows in ``[late.start, past]``: the late entities' recomputed, the others' kept."""
-    before_us = to_us(past) + int(ctx.view.cadence / timedelta(microseconds=1))
     if not ctx.view.is_aggregated:  # a projection: rewrite the range from the source
         return project_rows(ctx, events, from_us(late.start_us), past)
     plan = plan_view(ctx.view, ctx.keys, definition_dtypes(events.schema))
+    before_us = to_us(past) + plan.cadence_us
     with ctx.step("tiles"):
         tiles = late_tiles(ctx, plan, events, late, to_us(past))
         write_tiles(ctx, tiles, late.start_us - plan.cadence_us, to_us(past))

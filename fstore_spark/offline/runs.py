@@ -38,6 +38,7 @@ __all__ = [
     "MaterializationResult",
     "RunContext",
     "align_floor",
+    "tile_end",
     "feature_rows",
     "from_us",
     "lit_ts",
@@ -202,6 +203,11 @@ def align_floor(ts: datetime, cadence: timedelta) -> datetime:
     """The latest cadence-aligned instant at or before ``ts``."""
     cad = int(cadence / timedelta(microseconds=1))
     return from_us((to_us(ts) // cad) * cad)
+
+
+def tile_end(ts: datetime, cadence: timedelta) -> datetime:
+    """The end of the tile an event at ``ts`` belongs to: the first instant at or after it."""
+    return align_floor(ts - timedelta(microseconds=1), cadence) + cadence
 
 
 class RunContext:
