@@ -156,8 +156,7 @@ def _same(fn: str, a, b, mean=None):
     """Whether two values of a feature of function ``fn`` agree (nulls equal nulls).
 
     Floating-point sums carry rounding from the order of their adds: ``sum`` and ``mean`` are
-    compared relatively (absolutely near 0: fstore's running sums retract the events leaving
-    a window, so a window whose amounts are all 0.0 may hold a residue like 2e-13); ``stddev``
+    compared relatively (absolutely near 0, where a relative bound means nothing); ``stddev``
     comes from ``(q - s^2 / n) / (n - 1)``, whose rounding scales with the second moment, not
     with the variance, so it is compared as a variance on that scale (given the window's
     ``mean``).

@@ -22,15 +22,17 @@ is as precise as a dense daily table and much smaller when entities are sparse.
 1. *Tiles* (:mod:`fstore_spark.offline.tiles`): events are rolled up once per (entity, tile)
    into mergeable partials.
 2. *Windows without rescanning*: tiles are shuffled once by entity and every later step stays
-   in those partitions. Each tile becomes a row at ``T`` (its partials) and, for each window
-   ``w``, a row at ``T + w`` that *retracts* them. A running sum over these rows (O(1) per row)
-   is exactly the windowed sum over ``(t - w, t]``: counts, sums and sums of squares (so means
-   and standard deviations), every window at once, one sort per entity over its tiles.
-   ``min``/``max`` are not invertible: a pass over the tile rows computes, per tile, the
-   extremum of ``(T - w, T]`` (the value at ``T``) and of ``(T, T + w]`` (the value at
-   ``T + w``, when the tile leaves); between two rows that carry a value for ``w`` nothing
-   enters or leaves ``w``, so every other row takes the last one. ``last`` and ``recency`` are
-   running maxima checked against the window start.
+   in those partitions. Each tile becomes a row at ``T`` and, for each window ``w``, a row at
+   ``T + w`` (when it leaves ``w``). Counts and integer sums are exact running sums over these
+   rows (added at ``T``, *retracted* at ``T + w``, O(1) per row). Floating-point sums and
+   sums of squares (so means and standard deviations) and ``min``/``max`` are not kept that
+   way (retracting leaves the rounding of every earlier window in a float sum, and extrema are
+   not invertible): a pass over the tile rows computes, per tile, the aggregate over
+   ``(T - w, T]`` (the value at ``T``) and over ``(T, T + w]`` (the value at ``T + w``, when
+   the tile leaves); between two rows that carry a value for ``w`` nothing enters or leaves
+   ``w``, so every other row takes the last one. A window's float sum is thus the sum of its
+   own tiles, in tile order. ``last`` and ``recency`` are running maxima checked against the
+   window start.
 3. *Exact distinct counts*: for each (entity, value) the occurrence tiles are sorted; a value is
    active at ``t`` iff it occurred in ``(t - w, t]``, i.e. ``t`` lies in the union of
    ``[T_i, T_i + w)``. Per tile, the values that open an activity interval count ``+1`` at
@@ -38,7 +40,8 @@ is as precise as a dense daily table and much smaller when entities are sparse.
    sum is the exact distinct count, with no set merged per row and no sketch error.
 
 Long windows and lifetime aggregates therefore cost the same memory as short ones; the only
-per-row buffer is the tile frame of ``min``/``max`` (at most ``window / cadence`` tiles).
+per-row buffer is the tile frame of the framed aggregates (at most ``window / cadence``
+tiles).
 For a few instants (a short incremental run), :mod:`fstore_spark.offline.instants` evaluates
 the same rows directly instead.
 """
@@ -52,6 +55,7 @@ from fstore_spark.offline.plan import (
     OCC,
     TILE,
     AggregationPlan,
+    Input,
     T,
     distinct_column,
     extremum_column,
@@ -94,17 +98,18 @@ def features_from_tiles(
     How (three sorts per entity, each over tiles, never over events):
 
     1. tiles are shuffled once by entity; everything after stays in those partitions;
-    2. *tile pass* (one sort by tile time): windowed min/max per tile row with a backward
-       frame ``(T - w, T]`` (the value at the tile) and a forward frame ``(T, T + w]`` (the
-       value at ``T + w``, when the tile leaves the window); for exact distinct counts, the
-       number of values of the tile that open / close an activity interval (from the previous
-       / next tile holding the same value, one extra sort per (entity, value));
+    2. *tile pass* (one sort by tile time): windowed min/max and float sums per tile row with a
+       backward frame ``(T - w, T]`` (the value at the tile) and a forward frame
+       ``(T, T + w]`` (the value at ``T + w``, when the tile leaves the window); for exact
+       distinct counts, the number of values of the tile that open / close an activity
+       interval (from the previous / next tile holding the same value, one extra sort per
+       (entity, value));
     3. *emission pass*: each tile becomes one row at ``T`` (contributions) and one row per
-       window at ``T + w`` (retractions and the forward min/max): running sums over these rows
-       are the windowed sums, and the min/max of window ``w`` at any row is the last value
-       emitted for ``w`` (nothing enters or leaves ``w`` between two such rows). Rows are in
-       (instant, origin tile) order, and the last row of each instant, which has seen all of
-       them, is kept.
+       window at ``T + w`` (retractions and the forward frames): running sums over these rows
+       are the windowed counts and integer sums, and a framed value of window ``w`` at any
+       row is the last value emitted for ``w`` (nothing enters or leaves ``w`` between two
+       such rows). Rows are in (instant, origin tile) order, and the last row of each
+       instant, which has seen all of them, is kept.
     """
     from pyspark.sql import functions as F
 
@@ -119,7 +124,7 @@ def features_from_tiles(
         replay.repartition(*plan.keys)
         .transform(_with_distinct_transitions, plan)
         .where(F.col(OCC) == F.lit(-1))
-        .transform(_with_extremum_frames, plan)
+        .transform(_with_window_frames, plan)
     )
     stream = _emission_rows(rows, plan, end_us)
     if cut_us is not None and plan.has_lifetime:
@@ -172,28 +177,56 @@ def _with_distinct_transitions(rows: DataFrame, plan: AggregationPlan) -> DataFr
     return rows
 
 
-def _with_extremum_frames(rows: DataFrame, plan: AggregationPlan) -> DataFrame:
-    """Add per tile row the min/max of each window behind it and ahead of it.
+def _with_window_frames(rows: DataFrame, plan: AggregationPlan) -> DataFrame:
+    """Add per tile row each window's min/max and floating-point sums behind and ahead of it.
 
-    ``_fs_b<i>_<kind>_<w>`` is the extremum over ``(T - w, T]`` (the window's value at ``T``),
-    ``_fs_a<i>_<kind>_<w>`` over ``(T, T + w]`` (its value at ``T + w``, once this tile left).
+    ``_fs_b_<state>`` is the aggregate over ``(T - w, T]`` (the window's value at ``T``),
+    ``_fs_a_<state>`` over ``(T, T + w]`` (its value at ``T + w``, once this tile left), where
+    ``<state>`` is the state column it feeds (:func:`_frame_states`).
     """
     from pyspark.sql import functions as F
 
     by_tile, cad = _by_tile(plan), plan.cadence_us
     tile_cols: list[Column] = []
-    for (i, kind), wks in plan.extrema.items():
-        fn = F.min if kind == "min" else F.max
-        name = plan.inputs[i].partial(kind)
-        for wi, w in enumerate(plan.windows):
-            if str(wi) not in wks:
-                continue
-            # tile ends are multiples of the cadence: (T - w, T] and (T, T + w] in tile units
-            back = by_tile.rangeBetween(-(w - cad), 0)
-            ahead = by_tile.rangeBetween(cad, w)
-            tile_cols.append(fn(name).over(back).alias(f"_fs_b{i}_{kind}_{wi}"))
-            tile_cols.append(fn(name).over(ahead).alias(f"_fs_a{i}_{kind}_{wi}"))
+    for state, (partial, fn, w) in _frame_states(plan).items():
+        agg = {"min": F.min, "max": F.max, "sum": F.sum}[fn]
+        # tile ends are multiples of the cadence: (T - w, T] and (T, T + w] in tile units
+        tile_cols.append(
+            agg(partial).over(by_tile.rangeBetween(-(w - cad), 0)).alias(f"_fs_b_{state}")
+        )
+        tile_cols.append(agg(partial).over(by_tile.rangeBetween(cad, w)).alias(f"_fs_a_{state}"))
     return rows.select("*", *tile_cols) if tile_cols else rows
+
+
+def _frame_states(plan: AggregationPlan) -> dict[str, tuple[str, str, int]]:
+    """State columns computed over tile frames: ``{state: (partial, function, window)}``.
+
+    Windowed min/max (not invertible) and windowed floating-point sums. A floating-point sum
+    kept by adding each tile on entry and subtracting it on exit would carry the rounding of
+    every earlier window: after months of amounts near 500, a window holding 0.0 and 0.01
+    would read a variance off by 1e-10 (against 5e-5) and a window of zeros a sum of 1e-13.
+    Summed over the window's own tiles, it is the sum a query over the window would give.
+    Integer sums and counts are exact either way and stay running sums (one add per row).
+    """
+    out: dict[str, tuple[str, str, int]] = {}
+    for (i, kind), wks in plan.extrema.items():
+        inp = plan.inputs[i]
+        for wi, w in enumerate(plan.windows):
+            if str(wi) in wks:
+                out[extremum_column(inp, kind, str(wi))] = (inp.partial(kind), kind, w)
+    for inp, kind, wk in plan.sums:
+        if _framed_sum(plan, inp, kind, wk):
+            out[running_sum_column(inp, kind, wk)] = (
+                inp.partial(kind),
+                "sum",
+                plan.windows[int(wk)],
+            )
+    return out
+
+
+def _framed_sum(plan: AggregationPlan, inp: Input, kind: str, wk: str) -> bool:
+    """Whether a sum is taken over tile frames rather than kept running (see above)."""
+    return wk != "L" and plan.sum_type(inp, kind) == "double"
 
 
 def _emission_rows(rows: DataFrame, plan: AggregationPlan, end_us: int) -> DataFrame:
@@ -240,17 +273,19 @@ def _element_fields(rows: DataFrame, plan: AggregationPlan) -> list[tuple[str, s
 
 
 def _contributions(plan: AggregationPlan) -> dict[str, Column]:
-    """The fields of a tile's row at ``T``: what the tile adds to every window."""
+    """The fields of a tile's row at ``T``: what the tile adds, or each window's value there."""
     from pyspark.sql import functions as F
 
+    framed = _frame_states(plan)
     here: dict[str, Column] = {}
     for inp, kind, wk in plan.sums:
-        here[running_sum_column(inp, kind, wk)] = F.col(inp.partial(kind))
+        name = running_sum_column(inp, kind, wk)
+        here[name] = F.col(f"_fs_b_{name}" if name in framed else inp.partial(kind))
     for (i, kind), wks in plan.extrema.items():
         inp = plan.inputs[i]
         for wk in wks:
-            src = inp.partial(kind) if wk == "L" else f"_fs_b{i}_{kind}_{wk}"
-            here[extremum_column(inp, kind, wk)] = F.col(src)
+            name = extremum_column(inp, kind, wk)
+            here[name] = F.col(inp.partial(kind) if wk == "L" else f"_fs_b_{name}")
     for inp, kind in plan.lasts:
         here[inp.partial(kind)] = F.col(inp.partial(kind))
     for a in plan.distinct_aggs:
@@ -259,17 +294,19 @@ def _contributions(plan: AggregationPlan) -> dict[str, Column]:
 
 
 def _departures(plan: AggregationPlan, wi: int, w: int) -> dict[str, Column]:
-    """The fields of a tile's row at ``T + w``: retractions and window ``w``'s new extrema."""
+    """The fields of a tile's row at ``T + w``: retractions and window ``w``'s framed values."""
     from pyspark.sql import functions as F
 
+    framed = _frame_states(plan)
     leave: dict[str, Column] = {}
     for inp, kind, wk in plan.sums:
         if wk == str(wi):
-            leave[running_sum_column(inp, kind, wk)] = -F.col(inp.partial(kind))
+            name = running_sum_column(inp, kind, wk)
+            leave[name] = F.col(f"_fs_a_{name}") if name in framed else -F.col(inp.partial(kind))
     for (i, kind), wks in plan.extrema.items():
         if str(wi) in wks:
             name = extremum_column(plan.inputs[i], kind, str(wi))
-            leave[name] = F.col(f"_fs_a{i}_{kind}_{wi}")
+            leave[name] = F.col(f"_fs_a_{name}")
     for a in plan.distinct_aggs:
         if a.window is not None and micros(a.window) == w:
             leave[distinct_column(a)] = -F.col(f"_fs_dm_{a.name}")
@@ -323,9 +360,15 @@ def _running_state(plan: AggregationPlan) -> dict[str, Column]:
 
     running = _in_order(plan).rowsBetween(Window.unboundedPreceding, Window.currentRow)
     state: dict[str, Column] = {}
+    framed = _frame_states(plan)
     for inp, kind, wk in plan.sums:
         name = running_sum_column(inp, kind, wk)
-        state[name] = F.sum(name).over(running)
+        # a framed sum: the value last emitted for its window (nothing entered or left since;
+        # stale once the window is empty, which feature_column checks with the window's count)
+        ok = name in framed
+        state[name] = (
+            F.last(name, ignorenulls=True).over(running) if ok else F.sum(name).over(running)
+        )
     for a in plan.distinct_aggs:
         state[distinct_column(a)] = F.sum(distinct_column(a)).over(running)
     for (i, kind), wks in plan.extrema.items():

@@ -812,3 +812,44 @@ def test_events_without_key_or_time_are_counted_and_quarantined(
     assert spark.read.format("delta").load(path).count() == 4
     table = to_pandas(read_feature_table(spark, store.config.project_root, "f"))
     assert assert_matches(table, events + new[:1], GRID) > 0
+
+
+def test_windowed_sums_carry_no_rounding_residue_from_earlier_windows(
+    spark, lakehouse: Path
+) -> None:
+    """A window's sums are its own events' sums, not what is left of a long running total.
+
+    Two months of amounts near 500 pass through the 5-day window first. Then amounts 0.0 and
+    0.01 have a standard deviation of 0.01/sqrt(2), and a window of 0.0 amounts sums to
+    exactly 0.0; with sums that add each tile on entry and subtract it on exit, the residue
+    of the earlier windows (sums of squares near 1e6) swamps a variance of 5e-5 and leaves
+    sums of 1e-13 in an empty-valued window.
+    """
+    aggs = [
+        Aggregation(column="amount", function="stddev", window="5d", name="std_5d"),
+        Aggregation(column="amount", function="sum", window="5d", name="sum_5d"),
+        Aggregation(column="amount", function="mean", window="5d", name="mean_5d"),
+    ]
+    store = make_store(spark, lakehouse, aggs=aggs)
+    events = [
+        {"ts": T0 + d * DAY + h * timedelta(hours=3), "amount": 400.0 + ((d * 7 + h) % 97) * 1.37}
+        for d in range(60)
+        for h in range(5)
+    ]
+    events += [
+        {"ts": T0 + 70 * DAY + timedelta(hours=h), "amount": a} for h, a in ((1, 0.0), (2, 0.01))
+    ]
+    events += [{"ts": T0 + 80 * DAY + timedelta(hours=h), "amount": 0.0} for h in (1, 2, 3)]
+    rows = [
+        {**e, "customer_id": "c", "region": 1, "created": e["ts"], "category": "x"} for e in events
+    ]
+    write_events(spark, store, rows)
+    store.materialize("f", T0, T0 + 82 * DAY)
+    table = to_pandas(read_feature_table(spark, store.config.project_root, "f")).set_index(
+        "feature_timestamp"
+    )
+    close = table.loc[pd.Timestamp(T0 + 71 * DAY)]
+    assert close["std_5d"] == pytest.approx(statistics.stdev([0.0, 0.01]), rel=1e-9)
+    assert close["mean_5d"] == pytest.approx(0.005, rel=1e-12)
+    zeros = table.loc[pd.Timestamp(T0 + 81 * DAY)]
+    assert (zeros["sum_5d"], zeros["mean_5d"], zeros["std_5d"]) == (0.0, 0.0, 0.0)
