@@ -521,12 +521,14 @@ class FeatureStore:
         timestamp_column: str = "event_timestamp",
         full_feature_names: bool = False,
         log_to_mlflow: bool | None = None,
+        label_time_exact: bool = False,
     ) -> HistoricalFeatures:
         """A training set from a feature set version, every view pinned to its Delta version.
 
         Definitions are read as they were when the version was created, and each feature table
         as of its pinned Delta version, so the same version and labels give the same rows.
-        ``latest=True`` reads every view's latest data and definitions instead.
+        ``latest=True`` reads every view's latest data and definitions instead;
+        ``label_time_exact``: as in :meth:`get_historical_features`.
         """
         fsv = self._sets.version(_set_id(feature_set), version)
         pins = {} if latest else {v: p for v, p in fsv.view_versions.items() if p is not None}
@@ -539,6 +541,7 @@ class FeatureStore:
             log_to_mlflow=log_to_mlflow,
             feature_set=(fsv.name, fsv.version),
             registry_version=None if latest else fsv.registry_version,
+            label_time_exact=label_time_exact,
         )
 
     def export_feature_set(

@@ -36,7 +36,7 @@ FEATURE_STORE_API = {
     'get_online_features': '(self, features=None, entity_rows=None, *, feature_set=None, entity_keys=None, full_feature_names=False)',
     'get_online_serving': '(self, feature_set)',
     'get_training_features': "(self, feature_list, entity_df, timestamp_column='event_timestamp', start_date=None, end_date=None)",
-    'get_training_set': "(self, feature_set, entity_df, *, version=None, latest=False, timestamp_column='event_timestamp', full_feature_names=False, log_to_mlflow=None)",
+    'get_training_set': "(self, feature_set, entity_df, *, version=None, latest=False, timestamp_column='event_timestamp', full_feature_names=False, log_to_mlflow=None, label_time_exact=False)",
     'list_entities': '(self)',
     'list_feature_set_versions': '(self, name)',
     'list_feature_sets': '(self)',

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fstore_spark.core import Aggregation, FeatureView
 from fstore_spark.errors import NotFoundError, PointInTimeError
@@ -107,11 +107,28 @@ def source_as_read(
                 "materialization, so the source version behind it is unknown."
             )
     if meta is not None:
+        _check_same_source(view, meta, table_version)
         src_version = meta.get("source_version")
     else:
         src_version = source_version(spark, view.source, project_root)
     rows = read_source(spark, view.source, project_root, as_of_version=src_version)
     return rows, table_version
+
+
+def _check_same_source(view: FeatureView, meta: dict[str, Any], version: int | None) -> None:
+    """Refuse to read a source version recorded for another source.
+
+    A run records its source's name and version; when the view now reads another source,
+    that version number means nothing in the new table.
+    """
+    recorded = meta.get("source")
+    if recorded is not None and recorded != view.source.name:
+        raise PointInTimeError(
+            f"version {version} of feature view {view.name!r} was computed from source "
+            f"{recorded!r}, but the view now reads {view.source.name!r}, so its events as of "
+            "that version cannot be read. Fix: materialize the view from its current source (or "
+            "pin a version computed from it), or read without label_time_exact."
+        )
 
 
 def label_time_features(

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from fstore_spark.config import FeatureStoreConfig
 from fstore_spark.core import Aggregation, DeltaSource, Entity, FeatureView
+from fstore_spark.errors import PointInTimeError
 from fstore_spark.store import FeatureStore
 
 DAY, HOUR, US = timedelta(days=1), timedelta(hours=1), timedelta(microseconds=1)
@@ -302,6 +303,7 @@ def test_as_of_pins_the_source_version_the_feature_table_was_built_from(
     ]
     write_events(spark, store, first)
     r1 = store.materialize("f", T0, T0 + 3 * DAY)
+    store.create_feature_set("s", ["f:sum_2d"])  # pinned to r1
     late = [{**first[0], "ts": T0 + DAY + 14 * HOUR, "amount": 5.0, "category": "y"}]
     write_events(spark, store, late, mode="append")
     r2 = store.materialize("f", T0, T0 + 3 * DAY)
@@ -317,6 +319,53 @@ def test_as_of_pins_the_source_version_the_feature_table_was_built_from(
     assert read({"f": r1.table_version}) == (r1.table_version, (10.0, "x", 1))
     assert read(None) == (r2.table_version, (15.0, "y", 2))
     assert read({"f": r2.table_version}) == (r2.table_version, (15.0, "y", 2))
+
+    def from_set(**kw):
+        return store.get_training_set("s", labels, **kw).to_pandas().iloc[0]["sum_2d"]
+
+    # a feature set version pins the same way (the 14:00 event is after its version)
+    assert from_set(label_time_exact=True) == 10.0
+    assert from_set(latest=True, label_time_exact=True) == 15.0
+
+
+def test_a_version_computed_from_another_source_is_refused(spark, tmp_path: Path) -> None:
+    """Its recorded source version would be read from the view's new source table."""
+    store = make_store(spark, tmp_path)
+    event = {
+        "customer_id": "a",
+        "region": 1,
+        "ts": T0 + 13 * HOUR,
+        "created": T0 + 13 * HOUR,
+        "amount": 10.0,
+        "category": "x",
+    }
+    write_events(spark, store, [event])
+    r1 = store.materialize("f", T0, T0 + DAY)
+    moved = DeltaSource(
+        name="events_v2",
+        path="raw/events_v2",
+        timestamp_column="ts",
+        created_timestamp_column="created",
+    )
+    store.apply(
+        [
+            FeatureView(
+                name="f",
+                entities=["customer"],
+                source=moved,
+                ttl="30d",
+                cadence="6h",
+                aggregations=AGGS,
+            )
+        ]
+    )
+    labels = label_frame(spark, [{"customer_id": "a", "region": 1, "t": T0 + 20 * HOUR}])
+    for as_of in ({"f": r1.table_version}, None):
+        with pytest.raises(PointInTimeError, match="computed from source 'events'"):
+            store.get_historical_features(labels, ["f:sum_2d"], as_of=as_of, label_time_exact=True)
+    # the feature table itself stays readable as it was computed
+    kept = store.get_historical_features(labels, ["f:sum_2d"], as_of={"f": r1.table_version})
+    assert kept.to_pandas().iloc[0]["sum_2d"] == 10.0
 
 
 def test_last_ties_go_to_the_latest_created_then_the_larger_value(spark, lt_store) -> None:
