@@ -55,7 +55,6 @@ from fstore_spark.offline.plan import (
     OCC,
     TILE,
     AggregationPlan,
-    Input,
     T,
     distinct_column,
     extremum_column,
@@ -215,18 +214,10 @@ def _frame_states(plan: AggregationPlan) -> dict[str, tuple[str, str, int]]:
             if str(wi) in wks:
                 out[extremum_column(inp, kind, str(wi))] = (inp.partial(kind), kind, w)
     for inp, kind, wk in plan.sums:
-        if _framed_sum(plan, inp, kind, wk):
-            out[running_sum_column(inp, kind, wk)] = (
-                inp.partial(kind),
-                "sum",
-                plan.windows[int(wk)],
-            )
+        if wk != "L" and plan.sum_type(inp, kind) == "double":
+            w = plan.windows[int(wk)]
+            out[running_sum_column(inp, kind, wk)] = (inp.partial(kind), "sum", w)
     return out
-
-
-def _framed_sum(plan: AggregationPlan, inp: Input, kind: str, wk: str) -> bool:
-    """Whether a sum is taken over tile frames rather than kept running (see above)."""
-    return wk != "L" and plan.sum_type(inp, kind) == "double"
 
 
 def _emission_rows(rows: DataFrame, plan: AggregationPlan, end_us: int) -> DataFrame:
@@ -363,12 +354,12 @@ def _running_state(plan: AggregationPlan) -> dict[str, Column]:
     framed = _frame_states(plan)
     for inp, kind, wk in plan.sums:
         name = running_sum_column(inp, kind, wk)
-        # a framed sum: the value last emitted for its window (nothing entered or left since;
-        # stale once the window is empty, which feature_column checks with the window's count)
-        ok = name in framed
-        state[name] = (
-            F.last(name, ignorenulls=True).over(running) if ok else F.sum(name).over(running)
-        )
+        if name in framed:
+            # the value last emitted for its window (nothing entered or left since; stale once
+            # the window is empty, which feature_column checks with the window's count)
+            state[name] = F.last(name, ignorenulls=True).over(running)
+        else:
+            state[name] = F.sum(name).over(running)
     for a in plan.distinct_aggs:
         state[distinct_column(a)] = F.sum(distinct_column(a)).over(running)
     for (i, kind), wks in plan.extrema.items():

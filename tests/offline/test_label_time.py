@@ -67,9 +67,15 @@ LABEL_SCHEMA = "label_id bigint, customer_id string, region bigint, event_timest
 def make_store(spark, root: Path) -> FeatureStore:
     store = FeatureStore(config=FeatureStoreConfig.for_local(root, project="lt"), spark=spark)
     ent = Entity(name="customer", join_keys={"customer_id": "string", "region": "int64"})
+    store.apply([ent, view_on("events", "raw/events")])
+    return store
+
+
+def view_on(source: str, path: str) -> FeatureView:
+    """The view of every test, reading the Delta source ``source`` at ``path``."""
     src = DeltaSource(
-        name="events",
-        path="raw/events",
+        name=source,
+        path=path,
         timestamp_column="ts",
         created_timestamp_column="created",
         schema={
@@ -79,11 +85,21 @@ def make_store(spark, root: Path) -> FeatureStore:
             "category": "string",
         },
     )
-    view = FeatureView(
+    return FeatureView(
         name="f", entities=["customer"], source=src, ttl="30d", cadence="6h", aggregations=AGGS
     )
-    store.apply([ent, view])
-    return store
+
+
+def one_event(ts: datetime, amount: float, category: str) -> dict:
+    """An event of customer ("a", 1), created at its event time."""
+    return {
+        "customer_id": "a",
+        "region": 1,
+        "ts": ts,
+        "created": ts,
+        "amount": amount,
+        "category": category,
+    }
 
 
 def write_events(spark, store: FeatureStore, events: list[dict], mode: str = "overwrite") -> None:
@@ -291,16 +307,7 @@ def test_as_of_pins_the_source_version_the_feature_table_was_built_from(
     spark, tmp_path: Path
 ) -> None:
     store = make_store(spark, tmp_path)
-    first = [
-        {
-            "customer_id": "a",
-            "region": 1,
-            "ts": T0 + 13 * HOUR,
-            "created": T0 + 13 * HOUR,
-            "amount": 10.0,
-            "category": "x",
-        }
-    ]
+    first = [one_event(T0 + 13 * HOUR, 10.0, "x")]
     write_events(spark, store, first)
     r1 = store.materialize("f", T0, T0 + 3 * DAY)
     store.create_feature_set("s", ["f:sum_2d"])  # pinned to r1
@@ -331,34 +338,9 @@ def test_as_of_pins_the_source_version_the_feature_table_was_built_from(
 def test_a_version_computed_from_another_source_is_refused(spark, tmp_path: Path) -> None:
     """Its recorded source version would be read from the view's new source table."""
     store = make_store(spark, tmp_path)
-    event = {
-        "customer_id": "a",
-        "region": 1,
-        "ts": T0 + 13 * HOUR,
-        "created": T0 + 13 * HOUR,
-        "amount": 10.0,
-        "category": "x",
-    }
-    write_events(spark, store, [event])
+    write_events(spark, store, [one_event(T0 + 13 * HOUR, 10.0, "x")])
     r1 = store.materialize("f", T0, T0 + DAY)
-    moved = DeltaSource(
-        name="events_v2",
-        path="raw/events_v2",
-        timestamp_column="ts",
-        created_timestamp_column="created",
-    )
-    store.apply(
-        [
-            FeatureView(
-                name="f",
-                entities=["customer"],
-                source=moved,
-                ttl="30d",
-                cadence="6h",
-                aggregations=AGGS,
-            )
-        ]
-    )
+    store.apply([view_on("events_v2", "raw/events_v2")])
     labels = label_frame(spark, [{"customer_id": "a", "region": 1, "t": T0 + 20 * HOUR}])
     for as_of in ({"f": r1.table_version}, None):
         with pytest.raises(PointInTimeError, match="computed from source 'events'"):
