@@ -57,7 +57,9 @@ def sample_data(store: FeatureStore) -> tuple[pd.DataFrame, pd.DataFrame]:
             F.array(F.lit("Recife"), F.lit("Lisboa")), (F.col("id") % 2 + 1).cast("int")
         ).alias("city"),
         F.lit("2020-01-01").cast("date").alias("signup_date"),
-        F.lit(start).cast("timestamp").alias("event_timestamp"),
+        # recorded on the second day: inside the range the example materializes (the last 90
+        # days from now), so every label finds its customer's profile
+        F.lit(start + timedelta(days=1)).cast("timestamp").alias("event_timestamp"),
     )
     people.write.format("delta").mode("overwrite").save(
         store.table_path("raw/customer_demographics")

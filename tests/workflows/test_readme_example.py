@@ -57,6 +57,9 @@ def test_the_example_runs_and_its_results_hold(
     assert ns["training"].to_spark().count() == len(labels)
     assert ns["train"].count() + ns["test"].count() == len(labels)
     assert ns["first"].to_spark().count() == len(labels)
+    # every label's customer has a profile as of the label: the model is fit on real ages
+    ages = ns["ts"].to_pandas()["age"]
+    assert len(ages) == len(labels) and ages.notna().all(), ages.isna().sum()
     # lineage: the run's training set was rebuilt with the same fingerprint; all rows scored
     assert ns["again"].entity_rows == len(labels)
     assert ns["scored"].count() == len(labels)
