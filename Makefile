@@ -29,9 +29,11 @@ lint: setup  ## ruff + mypy on the package
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# the suite runs in two worker processes, one test file per worker at a time (--dist loadfile:
+# a file's module fixtures, such as a Spark Connect server, start once)
 test: setup lint  ## set up, lint, type-check, run the whole test suite
 	@scripts/setup_machine.sh --with-browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test-fast: setup  ## the tests that need no Spark session
 	$(BIN)/pytest -m 'not spark and not slow'
