@@ -25,8 +25,9 @@ setup: $(STAMP)  ## install what the machine lacks (Java, Maven, redis-server), 
 
 jars: setup  ## fetch the Delta JARs from Maven Central into .cache/jars (once; no-op after)
 
-lint: setup  ## ruff + mypy on the package
+lint: setup  ## ruff (lint and format) + mypy on the package
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check fstore_spark tests bench jobs examples notebooks scripts
 	$(BIN)/mypy
 
 # the suite runs in two worker processes, one test file per worker at a time (--dist loadfile:

@@ -71,4 +71,3 @@ class NotServedError(OnlineStoreError, ValueError):
 
 class AccessDeniedError(FstoreError, PermissionError):
     """The store's identity may not do this: a view's policy names its owners or readers."""
-

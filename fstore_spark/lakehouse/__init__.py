@@ -1,2 +1,1 @@
 """The only code that touches Delta tables: reads, writes, merges, history, time travel."""
-

@@ -226,9 +226,7 @@ def _default_candidates(df: DataFrame, target: str) -> list[str]:
     """
     from pyspark.sql import functions as F
 
-    cols = [
-        c for c, t in df.dtypes if c != target and (_numeric(t) or t in ("string", "boolean"))
-    ]
+    cols = [c for c, t in df.dtypes if c != target and (_numeric(t) or t in ("string", "boolean"))]
     keyish = [c for c, t in df.dtypes if c in cols and (t == "string" or t.endswith("int"))]
     if not keyish:
         return cols
