@@ -266,6 +266,11 @@ class ConnectionSpec:
                 "the user's ACL (its commands and its key pattern, which must cover "
                 "<key_prefix>:<project>:*)."
             )
+        if isinstance(exc, _redis.exceptions.ReadOnlyError) or text.startswith("READONLY"):
+            return (
+                "The server is a read-only replica. Fix: point online_store.url at the "
+                "primary; syncs write to Redis (replicas can serve online reads)."
+            )
         if "SSL" in text or "certificate" in text.lower():
             return (
                 "Check the TLS settings: online_store.tls_ca_file must hold the CA that signed "

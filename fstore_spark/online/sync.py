@@ -126,7 +126,8 @@ def sync_view(
     t0 = time.perf_counter()
     require_table(spark, feature_table_path(project_root, view), view.name)
     online.ping()
-    with SyncLease(online.client, online.layout.lock_key(view.name), view.name):
+    lease_key = online.layout.lock_key(view.name)
+    with SyncLease(online.client, lease_key, view.name, online.conn_spec.error):
         state = online.state(view.name)
         job = SyncJob(spark, project_root, view, join_keys, online, expire_after, partitions)
         job.fail_after = fail_after_partitions

@@ -11,12 +11,13 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fstore_spark.errors import OnlineStoreError
+from fstore_spark.online.connection import redis_errors
 
 if TYPE_CHECKING:
     import redis
@@ -160,11 +161,22 @@ class SyncLease:
         "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
     )
 
-    def __init__(self, client: redis.Redis, key: bytes, view: str) -> None:
-        """Prepare the lease of ``view`` at ``key``; nothing is sent before ``with``."""
+    def __init__(
+        self,
+        client: redis.Redis,
+        key: bytes,
+        view: str,
+        error: Callable[[BaseException, str], OnlineStoreError] | None = None,
+    ) -> None:
+        """Prepare the lease of ``view`` at ``key``; nothing is sent before ``with``.
+
+        ``error`` turns a failed Redis call into the typed error raised (for example the
+        connection's :meth:`~fstore_spark.online.connection.ConnectionSpec.error`).
+        """
         self.client = client
         self.key = key
         self.view = view
+        self._error = error
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}".encode()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -173,14 +185,16 @@ class SyncLease:
         """Take the lease and start renewing it.
 
         Raises:
-            OnlineStoreError: another sync of the view holds the lease.
+            OnlineStoreError: another sync of the view holds the lease, or Redis refused it
+                (a read-only replica, a user without write access).
         """
-        ok = self.client.set(self.key, self.token, nx=True, px=LEASE_MS)
-        holder: Any = None if ok else self.client.get(self.key)
-        if not ok and holder is not None and _holder_is_dead(holder):
-            ok = bool(self.client.eval(self._TAKE_OVER, 1, self.key, holder, self.token, LEASE_MS))
+        try:
+            ok, holder, ttl = self._take()
+        except redis_errors() as exc:
+            if self._error is None:
+                raise
+            raise self._error(exc, f"take the sync lease of view {self.view!r}") from exc
         if not ok:
-            ttl: Any = self.client.pttl(self.key)
             raise OnlineStoreError(
                 f"another sync of view {self.view!r} is running (lease held by "
                 f"{holder.decode() if holder else '?'}, expires in {max(ttl, 0) / 1000:.0f}s). "
@@ -189,6 +203,15 @@ class SyncLease:
         self._thread = threading.Thread(target=self._renew, name="fstore-sync-lease", daemon=True)
         self._thread.start()
         return self
+
+    def _take(self) -> tuple[bool, Any, Any]:
+        """Try to take the lease: (taken, the holder's token, its time to live in ms)."""
+        ok = self.client.set(self.key, self.token, nx=True, px=LEASE_MS)
+        holder: Any = None if ok else self.client.get(self.key)
+        if not ok and holder is not None and _holder_is_dead(holder):
+            ok = bool(self.client.eval(self._TAKE_OVER, 1, self.key, holder, self.token, LEASE_MS))
+        ttl: Any = None if ok else self.client.pttl(self.key)
+        return bool(ok), holder, ttl
 
     def _renew(self) -> None:
         while not self._stop.wait(LEASE_MS / 3000):

@@ -356,6 +356,19 @@ def test_a_refused_user_is_a_typed_error_naming_it(acl_server: dict[str, str]) -
     assert "ACL" in str(err.value)
 
 
+def test_a_sync_to_a_read_only_replica_is_a_typed_error_with_the_fix(
+    spark, lakehouse_root: Path, tmp_path: Path
+) -> None:
+    # a replica of a primary that is not there: it answers reads, and refuses every write
+    with start_redis(tmp_path, "--replicaof", "127.0.0.1", str(free_port())) as port:
+        store = open_store(spark, lakehouse_root, {"url": f"redis://127.0.0.1:{port}/0"})
+        with pytest.raises(OnlineStoreError, match="read-only replica") as err:
+            store.sync_online("profile")
+        assert "take the sync lease of view 'profile'" in str(err.value)
+        assert "online_store.url" in str(err.value)  # the fix
+        assert isinstance(err.value.__cause__, redis.exceptions.ReadOnlyError)
+
+
 # ---------------------------------------------------------------- TLS
 
 
