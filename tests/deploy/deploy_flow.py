@@ -1,8 +1,9 @@
 """The end-to-end flow every deployment runs: the same calls, the same data, comparable results.
 
-apply -> backfill -> the same backfill again (diff and fingerprints) -> append -> incremental
--> training set in an MLflow run -> feature set and its training set -> statistics and drift ->
-log_model and score_batch -> sync to Redis -> online read.
+apply -> backfill -> the same backfill again (diff and fingerprints) -> append new and late
+events -> incremental from the source's change feed -> training set in an MLflow run -> feature
+set and its training set -> statistics and drift -> log_model and score_batch -> sync to Redis
+-> online read -> a backfill of the incremental's range (it must not change the table).
 
 Run in-process with :func:`run` (the local lane), or as a script (``python deploy_flow.py
 <lakehouse> <redis_url> <mlflow_uri> <out_dir> <first day, ISO> full|backfill``), which takes its
@@ -167,7 +168,8 @@ def run(
     step("apply")
     raw = store.table_path("raw/txns")
     events = spark.createDataFrame(_txns(1, t0, range(0, 8), 120), TXN_SCHEMA)
-    events.write.format("delta").save(raw)
+    # the change data feed on: the incremental run below takes late events from it
+    events.write.format("delta").option("delta.enableChangeDataFeed", "true").save(raw)
     profiles = pd.DataFrame(
         {"customer_id": CUSTOMERS, "ts": [t0] * len(CUSTOMERS), "age": range(20, 30)}
     ).assign(city=lambda d: [f"city_{a % 3}" for a in d["age"]])
@@ -186,9 +188,15 @@ def run(
     step("diff+fingerprints")
     if not full:
         return out
-    more = _txns(2, t0, range(7, 12), 60)
+    # new days and late events, days 2-6 far older than the default lateness (2 days before
+    # the last run's end, day 8): the change feed reports them and the run takes every one
+    more = _txns(2, t0, range(2, 12), 60)
     spark.createDataFrame(more, TXN_SCHEMA).write.format("delta").mode("append").save(raw)
-    store.materialize_incremental("txn", end=t0 + 12 * DAY)
+    inc = store.materialize_incremental("txn", end=t0 + 12 * DAY)
+    out["incremental"] = {
+        "start": inc.start.isoformat(),
+        "late_events_quarantined": inc.late_events_quarantined,
+    }
     step("append+incremental")
 
     labels = _labels(t0)
@@ -223,6 +231,11 @@ def run(
     )
     out["online"] = online.to_dict()
     step("online read")
+    store.materialize("txn", t0, t0 + 12 * DAY)
+    out["backfill_after_incremental"] = _records(
+        store.read_view("txn").drop("created_timestamp").toPandas()
+    )
+    step("backfill after incremental")
     return out
 
 

@@ -12,7 +12,8 @@
 The three write to their own lakehouse, MLflow store and Redis database. Local and Connect
 must give the same training sets, feature tables, statistics, drift, scores and online reads,
 the cluster the same backfilled feature table (floats at a relative 1e-9); locally and on
-Connect, materializing the same data twice must change nothing (diff and fingerprint).
+Connect, materializing the same data twice must change nothing (diff and fingerprint), and an
+incremental run that takes late events from the source's change feed must equal a backfill.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +192,7 @@ def _assert_close(a: Any, b: Any, where: str) -> None:
 
 COMPARED = (
     "rematerialize",
+    "incremental",
     "backfilled",
     "training",
     "feature_set",
@@ -236,7 +239,14 @@ def test_the_flow_gives_the_same_results_on_local_cluster_and_connect(
             "same_fingerprint": True,
         }, name
     _assert_close(cluster["backfilled"], local["backfilled"], "cluster.backfilled")
+    # the incremental took the late events from the change feed (its first rewritten instant
+    # is the end of day 2 or 3, not the day after the last run), and equals a backfill
+    late_start = (t0 + timedelta(days=3)).isoformat()
+    assert local["incremental"]["start"] <= late_start, local["incremental"]
+    assert local["incremental"]["late_events_quarantined"] == 0
     for result in (local, connect):
+        where = f"{result['session']}.backfill_after_incremental"
+        _assert_close(result["backfill_after_incremental"], result["feature_tables"]["txn"], where)
         assert result["training_logged"] is True
         assert dict(result["sync"])["txn"] == len(flow.CUSTOMERS)  # every key served
     for key in COMPARED:
