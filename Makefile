@@ -30,11 +30,13 @@ lint: setup  ## ruff (lint and format) + mypy on the package
 	$(BIN)/ruff format --check fstore_spark tests bench jobs examples notebooks scripts
 	$(BIN)/mypy
 
-# the suite runs in two worker processes, one test file per worker at a time (--dist loadfile:
-# a file's module fixtures, such as a Spark Connect server, start once)
+# the suite runs in TEST_WORKERS processes, one test file per worker at a time (--dist loadfile:
+# a file's module fixtures, such as a Spark Connect server, start once); each worker runs its
+# own Spark session on local[2], so more workers than cores only adds contention
+TEST_WORKERS ?= 2
 test: setup lint  ## set up, lint, type-check, run the whole test suite
 	@scripts/setup_machine.sh --with-browser
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup  ## the tests that need no Spark session
 	$(BIN)/pytest -m 'not spark and not slow'
