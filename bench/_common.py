@@ -61,3 +61,40 @@ def reset_jvm_peak_rss(spark: Any) -> bool:
     except OSError:
         return False
     return True
+
+
+def last_stage_id(spark: Any) -> int:
+    """The id of the newest stage the Spark UI knows (-1 before any); needs the UI enabled."""
+    stages = _ui_get(spark, "stages")
+    return max((s["stageId"] for s in stages), default=-1)
+
+
+def task_skew(spark: Any, after: int) -> dict[str, float]:
+    """How evenly the stages after stage ``after`` spread their work over their tasks.
+
+    From the Spark UI's REST API, for the stage with the longest task: that task's seconds, the
+    stage's number of tasks and its median task's seconds. A key that holds much of the data
+    and lands in one task shows as a longest task far above its stage's median.
+    """
+    worst = {"longest_task_s": 0.0, "its_stage_tasks": 0, "its_stage_median_s": 0.0}
+    for s in _ui_get(spark, "stages?status=complete"):
+        if s["stageId"] <= after:
+            continue
+        q = _ui_get(spark, f"stages/{s['stageId']}/{s['attemptId']}/taskSummary?quantiles=0.5,1.0")
+        median, top = (v / 1000 for v in q["executorRunTime"])
+        if top > worst["longest_task_s"]:
+            worst = {
+                "longest_task_s": top,
+                "its_stage_tasks": s["numTasks"],
+                "its_stage_median_s": median,
+            }
+    return worst
+
+
+def _ui_get(spark: Any, path: str) -> Any:
+    import urllib.request
+
+    sc = spark.sparkContext
+    url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/{path}"
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())

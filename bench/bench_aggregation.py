@@ -40,16 +40,23 @@ DAYS = 180
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def generate(spark, path: str, n: int, entities: int, day0: int, days: int, seed: int) -> None:
+def generate(
+    spark, path: str, n: int, entities: int, day0: int, days: int, seed: int, hot: float = 0.0
+) -> None:
+    """Append ``n`` events over ``days`` days from ``day0`` to the Delta table at ``path``.
+
+    ``hot``: the share of the events that goes to 1% of the entities (0: uniform).
+    """
     from pyspark.sql import functions as F
 
     start = int(T0.timestamp()) + day0 * 86_400
+    key = F.hash(F.col("id"), F.lit(seed))
+    if hot:
+        key = F.when(F.rand(seed + 3) < hot, key % max(entities // 100, 1)).otherwise(key)
     (
         spark.range(n, numPartitions=8)
         .select(
-            F.concat(
-                F.lit("c"), (F.hash(F.col("id"), F.lit(seed)) % entities).cast("string")
-            ).alias("customer_id"),
+            F.concat(F.lit("c"), (key % entities).cast("string")).alias("customer_id"),
             F.timestamp_seconds(F.lit(start) + (F.rand(seed) * days * 86_400).cast("long")).alias(
                 "event_timestamp"
             ),
@@ -100,24 +107,35 @@ FUNCTIONS = [
 ]
 
 
-def spend_view():
-    """The benchmarked view: 3 windows x 9 functions, cadence 1 day."""
+def spend_view(
+    name: str = "spend",
+    windows: tuple[int | None, ...] = (7, 30, 90),
+    path: str = "raw/events",
+    ttl: str = "90d",
+    source: str = "events",
+):
+    """The benchmarked view: windows (days; None: lifetime) x 9 functions, cadence 1 day."""
     from fstore_spark import Aggregation, DeltaSource, FeatureView
 
     aggs = [
-        Aggregation(column=col, function=fn, window=f"{w}d", name=f"{fn}_{w}d")
-        for w in (7, 30, 90)
+        Aggregation(
+            column=col,
+            function=fn,
+            window=None if w is None else f"{w}d",
+            name=f"{fn}_{'life' if w is None else f'{w}d'}",
+        )
+        for w in windows
         for fn, col in FUNCTIONS
     ]
     return FeatureView(
-        name="spend",
+        name=name,
         entities=["customer"],
-        ttl="90d",
+        ttl=ttl,
         cadence="1d",
         aggregations=aggs,
         source=DeltaSource(
-            name="events",
-            path="raw/events",
+            name=source,
+            path=path,
             timestamp_column="event_timestamp",
             created_timestamp_column="created_at",
         ),
@@ -207,13 +225,15 @@ def main() -> None:
         sys.exit(1)
 
 
-def training(store, spark, labels_n: int, entities: int, exact: bool):
+def training(
+    store, spark, labels_n: int, entities: int, exact: bool, view: str = "spend", days: int = DAYS
+):
     """A timed training set over all 27 features for ``labels_n`` labels at random times in the
     last 90 days (noop sink): as of the last cadence instant, or exact at each label's time."""
     from pyspark.sql import functions as F
 
     def go() -> tuple[int, None]:
-        start = int(T0.timestamp()) + 90 * 86_400
+        start = int(T0.timestamp()) + (days - 90) * 86_400
         labels = spark.range(labels_n, numPartitions=4).select(
             F.concat(F.lit("c"), (F.hash(F.col("id"), F.lit(7)) % entities).cast("string")).alias(
                 "customer_id"
@@ -223,7 +243,7 @@ def training(store, spark, labels_n: int, entities: int, exact: bool):
             ),
         )
         hf = store.get_historical_features(
-            labels, ["spend:*"], label_time_exact=exact, log_to_mlflow=False
+            labels, [f"{view}:*"], label_time_exact=exact, log_to_mlflow=False
         )
         hf.to_spark().write.format("noop").mode("overwrite").save()
         return labels_n, None

@@ -17,7 +17,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--scale", default="S")
     args = p.parse_args()
-    for script in ("bench_aggregation.py", "bench_asof.py"):
+    for script in ("bench_aggregation.py", "bench_aggregation_hot.py", "bench_asof.py"):
         print(f"== {script} --scale {args.scale}", flush=True)
         subprocess.run([sys.executable, str(HERE / script), "--scale", args.scale], check=True)
 
