@@ -41,7 +41,7 @@ from fstore_spark.lakehouse.tables import (
 )
 from fstore_spark.offline.backfill import backfill, project_rows
 from fstore_spark.offline.instants import features_at_instants
-from fstore_spark.offline.late import LateRange, late_feature_rows, late_tiles
+from fstore_spark.offline.late import LateRange, keyed_predicate, late_feature_rows, late_tiles
 from fstore_spark.offline.plan import plan_view
 from fstore_spark.offline.quarantine import (
     LATE_REASON,
@@ -128,8 +128,9 @@ def incremental(
         scan = _scan_new_events(ctx, new, run_id)
     late = _late_range(ctx, new, scan) if new.feed and view.is_aggregated else None
     start = _first_instant(last_end, None if late else scan.first, view.cadence)
+    keyed = keyed_predicate(late, ctx.keys) if late is not None else None
     if view.is_aggregated:
-        feats = _aggregated_rows(ctx, events, start, end_dt, late)
+        feats = _aggregated_rows(ctx, events, start, end_dt, late, keep_others=keyed is None)
     else:
         feats = project_rows(ctx, events, start, end_dt)
     first = start if late is None else from_us(late.start_us)
@@ -137,7 +138,8 @@ def incremental(
     meta = ctx.metadata(run_id, "incremental", first, end_dt, src_version, extra)
     with ctx.step("features"):
         append_at = history[0]["version"] if all_rows_before(history, first) else None
-        committed = write_features(ctx, feats, first, end_dt, meta, append_at)
+        only = None if keyed is None else (start, keyed)
+        committed = write_features(ctx, feats, first, end_dt, meta, append_at, only)
     with ctx.step("changes"):
         written = row_changes(ctx, *committed)
     return MaterializationResult.of(
@@ -277,13 +279,20 @@ def _first_instant(last_end: datetime, first_new: datetime | None, cadence: time
 
 
 def _aggregated_rows(
-    ctx: RunContext, events: DataFrame, start: datetime, end: datetime, late: LateRange | None
+    ctx: RunContext,
+    events: DataFrame,
+    start: datetime,
+    end: datetime,
+    late: LateRange | None,
+    *,
+    keep_others: bool = True,
 ) -> DataFrame:
     """Rewrite the tiles from ``start`` on; the feature rows in ``[start, end]`` from them.
 
     A few instants are evaluated directly; a longer range sweeps the tiles of the last
     ``max_window`` before ``start`` with older tiles folded into a lifetime baseline. Late
-    changes add the affected entities' tiles and rows before ``start`` (:mod:`.late`).
+    changes add the affected entities' tiles and rows before ``start`` (:mod:`.late`), and
+    with ``keep_others`` every other entity's rows there, as they are.
     """
     from pyspark.sql import functions as F
 
@@ -314,7 +323,10 @@ def _aggregated_rows(
     if late is None:
         return rows
     rows = rows.withColumn(CREATED_TIMESTAMP, F.current_timestamp())
-    return late_feature_rows(ctx, plan, stored, late, to_us(start)).unionByName(rows)
+    before = to_us(start)
+    return late_feature_rows(ctx, plan, stored, late, before, keep_others=keep_others).unionByName(
+        rows
+    )
 
 
 def _cdf_enabled(ctx: RunContext) -> bool:

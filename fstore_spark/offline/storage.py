@@ -41,6 +41,7 @@ _NO_NEW_ROWS = frozenset(
     {"OPTIMIZE", "VACUUM START", "VACUUM END", "DELETE", "SET TBLPROPERTIES", "UNSET TBLPROPERTIES"}
 )
 _TILE_FILE_ROWS = 250_000
+_FEATURE_FILE_ROWS = 250_000
 
 
 class Written(NamedTuple):
@@ -92,8 +93,12 @@ def write_features(
     end: datetime,
     metadata: str,
     append_at: int | None = None,
+    keyed: tuple[datetime, str] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """Replace feature rows in [start, end] with ``df`` in one commit; its (metrics, version).
+
+    ``keyed=(after, predicate)``: the rows before ``after`` are replaced only where the SQL
+    ``predicate`` holds (the entities a late event touched); ``df`` holds just those there.
 
     ``append_at``: the table version at which the caller proved that the table has no row in
     the range (:func:`all_rows_before`): the rows are appended, as a Delta idempotent
@@ -110,9 +115,22 @@ def write_features(
         f"{FEATURE_TIMESTAMP} >= '{to_utc(start):%Y-%m-%d %H:%M:%S.%f}' AND "
         f"{FEATURE_TIMESTAMP} <= '{to_utc(end):%Y-%m-%d %H:%M:%S.%f}'"
     )  # built from datetimes we formatted, never from user strings
+    if keyed is not None:  # the predicate's literals: see late.keyed_predicate
+        after, predicate = keyed
+        cond = (
+            f"({FEATURE_TIMESTAMP} >= '{to_utc(after):%Y-%m-%d %H:%M:%S.%f}' AND "
+            f"{FEATURE_TIMESTAMP} <= '{to_utc(end):%Y-%m-%d %H:%M:%S.%f}') OR "
+            f"({cond} AND {predicate})"
+        )
     if CREATED_TIMESTAMP not in df.columns:  # rows a run copies keep their own
         df = df.withColumn(CREATED_TIMESTAMP, F.current_timestamp())
-    writer = df.write.format("delta").option("userMetadata", metadata)
+    # files of at most _FEATURE_FILE_ROWS rows: a task writes its entities in order, so each
+    # file holds a narrow range of keys and a keyed replace rewrites only the files it names
+    writer = (
+        df.write.format("delta")
+        .option("userMetadata", metadata)
+        .option("maxRecordsPerFile", _FEATURE_FILE_ROWS)
+    )
     with _without_dictionary(ctx.spark, _float_columns(df)):
         if append_at is not None:
             appending = writer.mode("append").option("txnAppId", f"fstore:{ctx.view.name}")

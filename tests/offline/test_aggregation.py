@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from fstore_spark.config import FeatureStoreConfig
 from fstore_spark.core import Aggregation, DeltaSource, Entity, FeatureView
 from fstore_spark.lakehouse.tables import read_feature_table, table_history
+from fstore_spark.offline import late as late_module
 from fstore_spark.offline.materialization import MaterializationResult
 from fstore_spark.store import FeatureStore
 
@@ -513,14 +514,24 @@ def full_backfill(spark, tmp_path_factory) -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize("cdf", [True, False], ids=["change-data-feed", "watermark"])
+@pytest.mark.parametrize(
+    ("cdf", "keyed_max"),
+    [(True, None), (True, 0), (False, None)],
+    ids=["change-data-feed", "change-data-feed-beyond-keyed-max", "watermark"],
+)
 def test_incremental_with_late_events_equals_full_backfill(
     spark,
     tmp_path: Path,
     full_backfill: pd.DataFrame,
     cdf: bool,
+    keyed_max: int | None,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """With the change feed, the late entities' rows are replaced alone (a keyed replace), or,
+    beyond ``KEYED_MAX`` entities, with every entity's rows of the late range copied."""
+    if keyed_max is not None:
+        monkeypatch.setattr(late_module, "KEYED_MAX", keyed_max)
     events = fixed_events()
     inc = make_store(spark, tmp_path / "inc")
     write_events(spark, inc, events, cdf=cdf)
@@ -537,6 +548,13 @@ def test_incremental_with_late_events_equals_full_backfill(
     got = to_pandas(read_feature_table(spark, inc.config.project_root, "f")).drop(
         columns="created_timestamp"
     )
+    first = pd.Timestamp(result.start)
+    first = first.tz_convert("UTC") if first.tz else first.tz_localize("UTC")
+    replaced = int((pd.to_datetime(got.feature_timestamp, utc=True) >= first).sum())
+    if cdf and keyed_max is None:  # only the late entities' rows were written before e1
+        assert 0 < result.rows_written < replaced
+    else:  # every entity's rows from the first late instant on
+        assert result.rows_written == replaced
     want = full_backfill
     order = ["customer_id", "region", "feature_timestamp"]
     pd.testing.assert_frame_equal(
