@@ -98,3 +98,25 @@ def _ui_get(spark: Any, path: str) -> Any:
     url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/{path}"
     with urllib.request.urlopen(url, timeout=30) as r:
         return json.loads(r.read())
+
+
+def bench_spark(driver_memory: str, ui: bool = False) -> Any:
+    """The benchmarks' session: ``local[2]``, 8 shuffle partitions, no console progress bar.
+
+    ``ui``: start the Spark UI on a free port (:func:`task_skew` reads its REST API).
+    """
+    from fstore_spark.config import SparkConfig
+    from fstore_spark.session import get_spark
+
+    options = {"spark.ui.showConsoleProgress": "false"}
+    if ui:
+        options["spark.ui.port"] = "0"
+    return get_spark(
+        SparkConfig(
+            master="local[2]",
+            shuffle_partitions=8,
+            driver_memory=driver_memory,
+            ui_enabled=ui,
+            options=options,
+        )
+    )

@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import jvm_peak_rss_mb, report, reset_jvm_peak_rss, timed
+from _common import bench_spark, jvm_peak_rss_mb, report, reset_jvm_peak_rss, timed
 from exact_baseline import REL_TOL, TOLERANCE, compare, exact_baseline, mismatch_examples
 
 SCALES = {
@@ -207,17 +207,9 @@ def main() -> None:
     n, entities = SCALES[args.scale]
 
     from fstore_spark import Entity, FeatureStore
-    from fstore_spark.config import FeatureStoreConfig, SparkConfig
-    from fstore_spark.session import get_spark
+    from fstore_spark.config import FeatureStoreConfig
 
-    spark = get_spark(
-        SparkConfig(
-            master="local[2]",
-            shuffle_partitions=8,
-            driver_memory=args.driver_memory,
-            options={"spark.ui.showConsoleProgress": "false"},
-        )
-    )
+    spark = bench_spark(args.driver_memory)
     root = Path(tempfile.mkdtemp(prefix="bench_agg_"))
     try:
         store = FeatureStore(

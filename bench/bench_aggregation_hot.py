@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import last_stage_id, report, task_skew
+from _common import bench_spark, last_stage_id, report, task_skew
 from bench_aggregation import SCALES, T0, generate, run, spend_view, training
 
 DAYS = 400
@@ -39,18 +39,9 @@ def main() -> None:
     n, entities = SCALES[args.scale]
 
     from fstore_spark import Entity, FeatureStore
-    from fstore_spark.config import FeatureStoreConfig, SparkConfig
-    from fstore_spark.session import get_spark
+    from fstore_spark.config import FeatureStoreConfig
 
-    spark = get_spark(
-        SparkConfig(
-            master="local[2]",
-            shuffle_partitions=8,
-            driver_memory=args.driver_memory,
-            ui_enabled=True,  # the task summaries come from its REST API
-            options={"spark.ui.showConsoleProgress": "false", "spark.ui.port": "0"},
-        )
-    )
+    spark = bench_spark(args.driver_memory, ui=True)  # task summaries: the UI's REST API
     root = Path(tempfile.mkdtemp(prefix="bench_agg_hot_"))
     try:
         store = FeatureStore(

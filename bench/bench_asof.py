@@ -17,7 +17,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _common import jvm_peak_rss_mb, report, timed
+from _common import bench_spark, jvm_peak_rss_mb, report, timed
 
 SCALES = {"XS": (10_000, 1_000), "S": (100_000, 10_000), "M": (1_000_000, 100_000)}
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -192,17 +192,7 @@ def main() -> None:
     args = p.parse_args()
     labels_n, keys = SCALES[args.scale]
 
-    from fstore_spark.config import SparkConfig
-    from fstore_spark.session import get_spark
-
-    spark = get_spark(
-        SparkConfig(
-            master="local[2]",
-            shuffle_partitions=8,
-            driver_memory=args.driver_memory,
-            options={"spark.ui.showConsoleProgress": "false"},
-        )
-    )
+    spark = bench_spark(args.driver_memory)
     rows = []
     for variant in args.variants.split(","):
         root = Path(tempfile.mkdtemp(prefix="bench_asof_"))

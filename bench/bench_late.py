@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import report
+from _common import bench_spark, report
 from bench_aggregation import DAYS, SCALES, T0, generate, run, spend_view
 
 
@@ -33,18 +33,10 @@ def main() -> None:
     n, entities = SCALES[args.scale]
 
     from fstore_spark import Entity, FeatureStore
-    from fstore_spark.config import FeatureStoreConfig, SparkConfig
+    from fstore_spark.config import FeatureStoreConfig
     from fstore_spark.offline import late as late_module
-    from fstore_spark.session import get_spark
 
-    spark = get_spark(
-        SparkConfig(
-            master="local[2]",
-            shuffle_partitions=8,
-            driver_memory=args.driver_memory,
-            options={"spark.ui.showConsoleProgress": "false"},
-        )
-    )
+    spark = bench_spark(args.driver_memory)
     root = Path(tempfile.mkdtemp(prefix="bench_late_"))
     rows: list[dict[str, Any]] = []
     try:
